@@ -1,0 +1,1 @@
+"""gan: Lightning + Hydra GAN framework."""

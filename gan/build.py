@@ -1,0 +1,77 @@
+"""Build a run's parts from its config: datamodule, GANModule, callbacks, loggers, trainer."""
+
+import os
+import subprocess
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from gan.data.base import GANDataModule
+from gan.errors import ConfigError
+from gan.module import GANModule
+
+
+def build_module(cfg: DictConfig, classes: list[int] | None = None) -> GANModule:
+    """Instantiate G, D, loss and tricks and check they fit together; nothing here touches the data."""
+    loss = instantiate(cfg.loss)
+    tricks = {name: instantiate(node) for name, node in (cfg.get("trick") or {}).items() if node is not None}
+    for name, trick in tricks.items():
+        trick._name = name
+    for trick in tricks.values():
+        trick.check(loss, tricks)
+    generator = instantiate(cfg.model.generator)
+    discriminator = instantiate(cfg.model.discriminator)
+    loss.check(discriminator)
+    num_classes = cfg.data.get("num_classes", 0)
+    return GANModule(
+        generator=generator,
+        discriminator=discriminator,
+        loss=loss,
+        optim=OmegaConf.to_container(cfg.optim, resolve=True),
+        latent_dim=cfg.model.latent_dim,
+        prior=cfg.model.prior,
+        tricks=tricks,
+        image_shape=(cfg.data.channels, cfg.data.image_size, cfg.data.image_size),
+        classes=classes if classes is not None else list(range(num_classes)),
+        num_samples=cfg.get("num_samples", 64),
+        sample_seed=cfg.get("seed") or 0,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def build_datamodule(cfg: DictConfig) -> GANDataModule:
+    return instantiate(cfg.data)
+
+
+def instantiate_group(node: DictConfig | None) -> list:
+    """A dict of `_target_` nodes (callbacks, loggers) as a list; null entries are switched off."""
+    if not node:
+        return []
+    return [instantiate(sub) for sub in node.values() if sub is not None and "_target_" in sub]
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: str) -> str | None:
+    """`ckpt_path=auto` resumes this run dir's last.ckpt when there is one; a given path must exist."""
+    if not ckpt_path:
+        return None
+    if ckpt_path == "auto":
+        last = os.path.join(output_dir, "checkpoints", "last.ckpt")
+        return last if os.path.isfile(last) else None
+    if not os.path.isfile(ckpt_path):
+        raise ConfigError(f"ckpt_path={ckpt_path}: no such checkpoint file")
+    return ckpt_path

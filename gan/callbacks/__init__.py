@@ -1,0 +1,1 @@
+"""Callbacks: what only observes training (sample grids, FID, plots, health checks)."""

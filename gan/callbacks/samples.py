@@ -1,0 +1,54 @@
+"""Sample grids from the fixed latent batch: PNGs in <run dir>/samples/, sent to the loggers, and a
+progress GIF of all grids written when training ends.
+"""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from PIL import Image
+from torchvision.utils import make_grid, save_image
+
+
+class SampleGrid(L.Callback):
+    def __init__(self, dirpath: str, every_n_iterations: int = 500, gif: bool = True, gif_ms: int = 300):
+        self.dirpath = Path(dirpath)
+        self.every_n_iterations, self.gif, self.gif_ms = every_n_iterations, gif, gif_ms
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if module.iteration % self.every_n_iterations == 0 or module.iteration == 1:
+            self.write(trainer, module)
+
+    def on_train_end(self, trainer, module) -> None:
+        self.write(trainer, module)
+        if self.gif and trainer.is_global_zero:
+            write_gif(sorted(self.dirpath.glob("iter_*.png")), self.dirpath / "progress.gif", self.gif_ms)
+
+    def write(self, trainer: L.Trainer, module) -> Path | None:
+        images = module.sample_fixed()
+        if not trainer.is_global_zero:
+            return None
+        grid = make_grid(images.float().cpu(), nrow=module.sample_nrow, normalize=True, value_range=(-1, 1))
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        path = self.dirpath / f"iter_{module.iteration:07d}.png"
+        save_image(grid, path)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image("samples", [grid], step=trainer.global_step)
+            elif isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image("samples", grid, trainer.global_step)
+        return path
+
+
+def write_gif(frames: list[Path], path: Path, ms: int = 300) -> Path | None:
+    if not frames:
+        return None
+    images = [Image.open(f).convert("RGB") for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=ms, loop=0)
+    return path
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats to [0, 255] uint8, the form image metrics and files want."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

@@ -1,0 +1,139 @@
+"""GAN losses. A loss owns the G/D maths; D always returns raw logits.
+
+Each loss says whether it uses label targets (`uses_targets`): label tricks (smoothing, flipping, noisy
+labels) only mean something for those. Targets are tensors shaped like D's output, so a trick can jitter
+them per sample.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class Targets:
+    """What D should output for real and fake inputs, and what G wants D to output for fakes."""
+
+    real: torch.Tensor
+    fake: torch.Tensor
+    g: torch.Tensor
+
+    @classmethod
+    def default(cls, like: torch.Tensor) -> "Targets":
+        return cls(real=torch.ones_like(like), fake=torch.zeros_like(like), g=torch.ones_like(like))
+
+
+class GANLoss:
+    name = "loss"
+    uses_targets: bool = True
+    #: True when D's output is a logit of a probability; `score` then reports sigmoid(logit) as D(x).
+    probabilistic: bool = True
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor, t: Targets) -> torch.Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake_logits: torch.Tensor, t: Targets) -> torch.Tensor:
+        raise NotImplementedError
+
+    def penalty(
+        self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, cond
+    ) -> torch.Tensor | None:
+        """An extra term added to D's loss (e.g. a gradient penalty); None when the loss has none."""
+        return None
+
+    def score(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits) if self.probabilistic else logits
+
+    def check(self, discriminator: nn.Module) -> None:
+        """Warn or raise at start-up when the loss does not suit the discriminator."""
+
+
+class Minimax(GANLoss):
+    """The original saturating game: G minimises log(1 - D(G(z)))."""
+
+    name = "minimax"
+
+    def d_loss(self, real_logits, fake_logits, t):
+        return F.binary_cross_entropy_with_logits(real_logits, t.real) + F.binary_cross_entropy_with_logits(
+            fake_logits, t.fake
+        )
+
+    def g_loss(self, fake_logits, t):
+        # log(1 - D(G(z))) = -BCE(logit, 0); "0" is whatever D is taught for fakes.
+        return -F.binary_cross_entropy_with_logits(fake_logits, t.fake)
+
+
+class NonSaturating(Minimax):
+    """G maximises log D(G(z)) instead (Goodfellow et al.'s practical variant)."""
+
+    name = "nonsaturating"
+
+    def g_loss(self, fake_logits, t):
+        return F.binary_cross_entropy_with_logits(fake_logits, t.g)
+
+
+class LSGAN(GANLoss):
+    """Least squares GAN (Mao et al.): MSE between D's raw output and the targets."""
+
+    name = "lsgan"
+
+    probabilistic = False
+
+    def d_loss(self, real_logits, fake_logits, t):
+        return F.mse_loss(real_logits, t.real) + F.mse_loss(fake_logits, t.fake)
+
+    def g_loss(self, fake_logits, t):
+        return F.mse_loss(fake_logits, t.g)
+
+
+class Hinge(GANLoss):
+    """Hinge loss (Lim & Ye; SAGAN/BigGAN)."""
+
+    name = "hinge"
+
+    uses_targets = False
+    probabilistic = False
+
+    def d_loss(self, real_logits, fake_logits, t):
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+    def g_loss(self, fake_logits, t):
+        return -fake_logits.mean()
+
+
+class WGANGP(GANLoss):
+    """Wasserstein loss with gradient penalty (Gulrajani et al.) at random interpolates."""
+
+    name = "wgan_gp"
+
+    uses_targets = False
+    probabilistic = False
+
+    def __init__(self, gp_weight: float = 10.0):
+        self.gp_weight = gp_weight
+
+    def d_loss(self, real_logits, fake_logits, t):
+        return fake_logits.mean() - real_logits.mean()
+
+    def g_loss(self, fake_logits, t):
+        return -fake_logits.mean()
+
+    def penalty(self, discriminator, real, fake, cond):
+        alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+        mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+        out = discriminator(mixed, cond)
+        (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
+        return self.gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    def check(self, discriminator):
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules()):
+            import warnings
+
+            warnings.warn(
+                "loss=wgan_gp with a discriminator that has BatchNorm: the gradient penalty is per-sample, "
+                "BatchNorm mixes samples. Consider a critic without BatchNorm "
+                "(e.g. model.discriminator.norm=none).",
+                stacklevel=2,
+            )

@@ -1,0 +1,6 @@
+"""Generators and discriminators. Each model's `conf/model/<name>.yaml` builds a pair by `_target_`.
+
+Protocol: `G(z, cond=None) -> images in [-1, 1]`, `D(x, cond=None) -> logits of shape [N]`. A generator's
+`condition` attribute says what `cond` is: "none", "label" (class ids) or "image" (a real batch, FashionGen).
+A discriminator with `conditional = True` receives the class ids too.
+"""

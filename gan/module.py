@@ -1,0 +1,230 @@
+"""GANModule: the one LightningModule that trains every GAN here, with manual optimization.
+
+Per batch: D step, then G step (the seeds' order). The loss owns the maths; tricks change inputs, targets
+and schedules through the hooks in `gan/tricks/base.py`. Both steps go through `manual_backward` and
+Lightning's optimizer wrappers, so precision plugins and strategies (AMP, DDP) apply unchanged.
+
+Counters: Lightning's `global_step` counts every optimizer step (D and G), so `trainer.max_steps=2000` is
+about 1000 iterations. `iteration` (batches seen), `d_steps` and `g_steps` are our own, logged and
+checkpointed.
+"""
+
+import math
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from gan.losses import GANLoss, Targets
+from gan.priors import sample_latent
+from gan.tricks import Trick
+
+
+class GANModule(L.LightningModule):
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: GANLoss,
+        optim: dict,
+        latent_dim: int,
+        prior: str = "gaussian",
+        tricks: dict[str, Trick] | None = None,
+        image_shape: tuple[int, int, int] = (3, 64, 64),
+        classes: list[int] | None = None,
+        num_samples: int = 64,
+        sample_seed: int = 0,
+        config: dict | None = None,
+    ):
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator, self.discriminator, self.loss = generator, discriminator, loss
+        self.tricks = nn.ModuleDict(tricks or {})
+        for name, trick in self.tricks.items():
+            trick._name = name
+            trick.setup(generator)
+        self.optim_cfg, self.latent_dim, self.prior = optim, latent_dim, prior
+        self.config = (
+            config  # the resolved run config; saved in checkpoints so `gan.generate` needs nothing else
+        )
+        self.iteration = self.d_steps = self.g_steps = 0
+        self._register_fixed_batch(num_samples, sample_seed, image_shape, classes or [])
+
+    # ---- components ---------------------------------------------------------------------------------
+
+    @property
+    def condition(self) -> str:
+        return getattr(self.generator, "condition", "none")
+
+    def _register_fixed_batch(self, n: int, seed: int, image_shape, classes: list[int]) -> None:
+        """The latent batch (and labels or images) every sample grid is drawn from, fixed for the run."""
+        if self.condition == "label":
+            per_class = max(1, n // len(classes))
+            labels = torch.tensor(classes).repeat_interleave(per_class)
+            self.sample_nrow = per_class
+        else:
+            labels = torch.zeros(0, dtype=torch.long)
+            self.sample_nrow = max(1, int(math.sqrt(n)))
+        gen = torch.Generator().manual_seed(seed)
+        n = len(labels) or n
+        self.register_buffer("fixed_z", sample_latent(self.prior, n, self.latent_dim, generator=gen))
+        self.register_buffer("fixed_labels", labels)
+        images = torch.zeros(n if self.condition == "image" else 0, *image_shape)
+        self.register_buffer("fixed_images", images)
+        self.register_buffer("has_fixed_images", torch.tensor(False))
+
+    def configure_optimizers(self):
+        opt_g = instantiate(self.optim_cfg["generator"], _convert_="all")(self.generator.parameters())
+        opt_d = instantiate(self.optim_cfg["discriminator"], _convert_="all")(self.discriminator.parameters())
+        scheduler = self.optim_cfg.get("scheduler")
+        if not scheduler:
+            return [opt_g, opt_d]
+        make = instantiate(scheduler, _convert_="all")
+        return [opt_g, opt_d], [make(opt_g), make(opt_d)]
+
+    # ---- sampling -----------------------------------------------------------------------------------
+
+    def sample_latent(self, n: int) -> torch.Tensor:
+        z = sample_latent(self.prior, n, self.latent_dim, device=self.device)
+        for trick in self.tricks.values():
+            z = trick.sample_latent(z)
+        return z
+
+    def sampling_generator(self) -> nn.Module:
+        generator = self.generator
+        for trick in self.tricks.values():
+            generator = trick.sampling_generator(generator)
+        return generator
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Images from the sampling generator (EMA if on) in eval mode; `cond` as the generator expects."""
+        generator = self.sampling_generator()
+        was_training = generator.training
+        generator.eval()
+        try:
+            return generator(z, cond)
+        finally:
+            generator.train(was_training)
+
+    def fixed_condition(self) -> torch.Tensor | None:
+        return {"none": None, "label": self.fixed_labels, "image": self.fixed_images}[self.condition]
+
+    def sample_fixed(self) -> torch.Tensor:
+        return self.generate(self.fixed_z, self.fixed_condition())
+
+    # ---- training -----------------------------------------------------------------------------------
+
+    def _conditions(self, real: torch.Tensor, labels: torch.Tensor):
+        g_cond = {"none": None, "label": labels, "image": real}[self.condition]
+        d_cond = labels if getattr(self.discriminator, "conditional", False) else None
+        return g_cond, d_cond
+
+    def _d_input(self, x: torch.Tensor) -> torch.Tensor:
+        for trick in self.tricks.values():
+            x = trick.d_input(x)
+        return x
+
+    def _targets(self, like: torch.Tensor) -> Targets:
+        targets = Targets.default(like)
+        for trick in self.tricks.values():
+            targets = trick.targets(targets)
+        return targets
+
+    def _after_step(self, which: str, loss: torch.Tensor) -> None:
+        for trick in self.tricks.values():
+            trick.after_step(which, loss, self)
+
+    def _optimizer_step(self, opt, loss: torch.Tensor, scheduler, log_grad_norm: str | None) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if log_grad_norm:
+            params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
+            self.log(f"train/{log_grad_norm}", norm)
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        real, labels = batch
+        opt_g, opt_d = self.optimizers()
+        sched_g, sched_d = self._schedulers()
+        tricks = list(self.tricks.values())
+        for trick in tricks:
+            trick.begin_iteration(self.iteration)
+        if self.condition == "image" and not self.has_fixed_images:
+            index = torch.arange(len(self.fixed_images), device=real.device) % real.shape[0]
+            self.fixed_images.copy_(real[index])
+            self.has_fixed_images.fill_(True)
+        step_d = all(t.should_step_d() for t in tricks)
+        step_g = all(t.should_step_g() for t in tricks)
+        log_now = self.iteration % self.trainer.log_every_n_steps == 0
+        g_cond, d_cond = self._conditions(real, labels)
+
+        # One G forward serves both steps: detached for D, with its graph for G.
+        with torch.set_grad_enabled(step_g):
+            fake = self.generator(self.sample_latent(real.shape[0]), g_cond)
+
+        # ---- D step ----
+        with torch.set_grad_enabled(step_d):
+            real_logits = self.discriminator(self._d_input(real), d_cond)
+            fake_logits = self.discriminator(self._d_input(fake.detach()), d_cond)
+            targets = self._targets(real_logits)
+            d_loss = self.loss.d_loss(real_logits, fake_logits, targets)
+            if step_d:
+                penalties = [self.loss.penalty(self.discriminator, real, fake.detach(), d_cond)]
+                penalties += [t.d_penalty(self.discriminator, real, d_cond) for t in tricks]
+                d_loss = d_loss + sum(p for p in penalties if p is not None)
+        if step_d:
+            self._optimizer_step(opt_d, d_loss, sched_d, "d_grad_norm" if log_now else None)
+            self.d_steps += 1
+        self._after_step("d", d_loss.detach())
+
+        # ---- G step ----
+        if step_g:
+            self.toggle_optimizer(opt_g)  # D's params stop requiring grad: no wasted D weight gradients
+            g_loss = self.loss.g_loss(self.discriminator(self._d_input(fake), d_cond), targets)
+            self._optimizer_step(opt_g, g_loss, sched_g, "g_grad_norm" if log_now else None)
+            self.untoggle_optimizer(opt_g)
+            self.g_steps += 1
+            self._after_step("g", g_loss.detach())
+            self.log("train/g_loss", g_loss.detach(), prog_bar=True)
+
+        self.iteration += 1
+        self.log("train/d_loss", d_loss.detach(), prog_bar=True)
+        if log_now:
+            self._log_details(real_logits, fake_logits, opt_g, opt_d)
+
+    def _schedulers(self):
+        schedulers = self.lr_schedulers()
+        return schedulers if isinstance(schedulers, list) else (None, None)
+
+    def _log_details(self, real_logits, fake_logits, opt_g, opt_d) -> None:
+        self.log_dict(
+            {
+                "train/d_real": self.loss.score(real_logits.detach()).mean(),
+                "train/d_fake": self.loss.score(fake_logits.detach()).mean(),
+                "train/iteration": float(self.iteration),
+                "train/d_steps": float(self.d_steps),
+                "train/g_steps": float(self.g_steps),
+                "train/lr_g": opt_g.param_groups[0]["lr"],
+                "train/lr_d": opt_d.param_groups[0]["lr"],
+            }
+        )
+        for name, trick in self.tricks.items():
+            for key, value in trick.metrics().items():
+                self.log(f"trick/{name}/{key}", value)
+
+    # ---- checkpoint ---------------------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["gan"] = {"iteration": self.iteration, "d_steps": self.d_steps, "g_steps": self.g_steps}
+        checkpoint["config"] = self.config
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        counters = checkpoint.get("gan", {})
+        self.iteration = counters.get("iteration", 0)
+        self.d_steps = counters.get("d_steps", 0)
+        self.g_steps = counters.get("g_steps", 0)

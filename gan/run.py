@@ -1,0 +1,40 @@
+"""One training run from a composed config; `train.py` is the command-line entry point."""
+
+import logging
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from gan.build import build_datamodule, build_module, build_trainer, git_commit, resolve_ckpt_path
+from gan.loggers import finish_wandb
+from gan.validate import validate
+
+log = logging.getLogger(__name__)
+
+
+def output_dir(cfg: DictConfig) -> str:
+    return cfg.paths.output_dir if "paths" in cfg else HydraConfig.get().runtime.output_dir
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Validate, build, fit; returns the monitored metric (`optimized_metric`) for Hydra sweepers."""
+    import lightning as L
+
+    validate(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, classes=datamodule.classes)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir(cfg))
+    trainer = build_trainer(cfg)
+    print(f"Run directory: {output_dir(cfg)}", flush=True)
+    hparams = OmegaConf.to_container(cfg, resolve=True)
+    hparams["git_commit"] = git_commit()
+    for logger in trainer.loggers:
+        logger.log_hyperparams(hparams)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    finally:
+        finish_wandb()
+    metric = cfg.get("optimized_metric")
+    value = trainer.callback_metrics.get(metric) if metric else None
+    return float(value) if value is not None else None

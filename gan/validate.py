@@ -1,0 +1,31 @@
+"""Checks on the resolved config that fail fast, before data loads or models build, naming the key."""
+
+from omegaconf import DictConfig
+
+from gan.errors import ConfigError
+from gan.priors import PRIORS
+
+
+def _positive(cfg: DictConfig, key: str, allow_zero: bool = False) -> None:
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(cfg, key)
+    if value is None:
+        return
+    if not isinstance(value, int | float) or value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{key}={value!r}: must be a number {'>= 0' if allow_zero else '> 0'}")
+
+
+def validate(cfg: DictConfig) -> None:
+    for key in ("data.batch_size", "data.image_size", "model.latent_dim"):
+        _positive(cfg, key)
+    for net in ("generator", "discriminator"):
+        _positive(cfg, f"optim.{net}.lr")
+        _positive(cfg, f"optim.{net}.weight_decay", allow_zero=True)
+    if cfg.data.get("channels") not in (1, 3):
+        raise ConfigError(f"data.channels={cfg.data.get('channels')!r}: allowed values are 1 or 3")
+    if cfg.model.get("prior") not in PRIORS:
+        raise ConfigError(f"model.prior={cfg.model.get('prior')!r}: allowed values are {list(PRIORS)}")
+    num_workers = cfg.data.get("num_workers", 0)
+    if not isinstance(num_workers, int) or num_workers < 0:
+        raise ConfigError(f"data.num_workers={num_workers!r}: must be an integer >= 0")

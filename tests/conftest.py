@@ -1,0 +1,58 @@
+"""Shared test helpers: compose the real configs, find the real data, build tiny runs."""
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SHARED = ROOT.parent / "shared" / "data"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def make_cfg(*overrides: str, output_dir: Path | str = "/tmp/gan-test") -> DictConfig:
+    """The composed config as `train.py` would see it, with outputs under `output_dir`."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.root_dir = str(ROOT)
+        cfg.paths.cache_dir = str(Path(output_dir) / "cache")
+        del cfg.hydra
+    return cfg
+
+
+def smoke(*overrides: str, output_dir: Path) -> DictConfig:
+    return make_cfg("debug=smoke", "data=synthetic", *overrides, output_dir=output_dir)
+
+
+def require(path: Path, what: str) -> Path:
+    """Real data: fail when CI demands it (GAN_REQUIRE_DATA=1), skip otherwise."""
+    if path.exists():
+        return path
+    message = f"{what} not found at {path}"
+    if os.environ.get("GAN_REQUIRE_DATA") == "1":
+        pytest.fail(message + " (GAN_REQUIRE_DATA=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def shoes() -> Path:
+    return require(SHARED / "shoes256", "shared Zappos shoes")
+
+
+@pytest.fixture
+def faces() -> Path:
+    return require(SHARED / "celeba-1k", "shared CelebA faces")
+
+
+@pytest.fixture
+def fashion_mnist() -> Path:
+    return require(FASHION_MNIST / "train-images-idx3-ubyte.gz", "Debian dataset-fashion-mnist")
