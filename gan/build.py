@@ -4,12 +4,23 @@ import os
 import subprocess
 
 import lightning as L
-from hydra.utils import instantiate
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gan.data.base import GANDataModule
 from gan.errors import ConfigError
 from gan.module import GANModule
+
+
+def instantiate(node, **kwargs):
+    """Hydra's instantiate, but a ConfigError from a constructor reaches the user unwrapped."""
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, ConfigError):
+            raise err.__cause__ from None
+        raise
 
 
 def build_module(cfg: DictConfig, classes: list[int] | None = None) -> GANModule:

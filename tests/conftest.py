@@ -19,7 +19,7 @@ def make_cfg(*overrides: str, output_dir: Path | str = "/tmp/gan-test") -> DictC
     """The composed config as `train.py` would see it, with outputs under `output_dir`."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+        cfg = compose("train", overrides=[o for o in overrides if o], return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)

@@ -10,7 +10,12 @@ from hydra.utils import instantiate
 from gan.build import build_module, instantiate_group
 from tests.conftest import CONF, ROOT, make_cfg
 
-MODEL_DATA = {"dcgan256": ["data.image_size=256"], "dcgan_upsample": ["data.image_size=28"], "mlp": [], "cgan": []}
+MODEL_DATA = {
+    "dcgan256": ["data.image_size=256"],
+    "dcgan_upsample": ["data.image_size=28"],
+    "mlp": [],
+    "cgan": [],
+}
 
 
 def options(group: str) -> list[str]:
@@ -45,8 +50,11 @@ def test_every_option_of_group_instantiates(group, tmp_path):
             assert instantiate(cfg.loss).name == option
         else:
             module = build_module(cfg)
-            opt_g, opt_d = module.configure_optimizers()[0][:2] if group == "optim" and cfg.optim.scheduler else (
-                module.configure_optimizers())
+            opt_g, opt_d = (
+                module.configure_optimizers()[0][:2]
+                if group == "optim" and cfg.optim.scheduler
+                else (module.configure_optimizers())
+            )
             assert opt_g.param_groups[0]["lr"] > 0 and opt_d.param_groups[0]["lr"] > 0
             if group == "trick":
                 assert list(module.tricks) == [option]
@@ -70,7 +78,10 @@ def test_tricks_compose_in_list_order(tmp_path):
 def test_wrong_override_fails_before_training_with_hydra_message(override, expected, tmp_path):
     run = subprocess.run(
         [sys.executable, "train.py", "debug=smoke", override, f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode != 0
     assert expected in run.stderr + run.stdout

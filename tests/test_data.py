@@ -1,0 +1,169 @@
+"""Datamodules on the real data of this machine, on broken files, and the decode cache."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan.build import instantiate
+from gan.data.folder import ImageFolderDataModule, ZapposDataModule
+from gan.data.images import to_mode
+from gan.errors import ConfigError
+from gan.run import train
+from tests.conftest import make_cfg
+
+
+def batch_of(dm):
+    dm.setup()
+    images, labels = next(iter(dm.train_dataloader()))
+    return images, labels
+
+
+def test_fashion_mnist_found_in_debian_package_with_class_subset(fashion_mnist, tmp_path):
+    dm = instantiate(
+        make_cfg(
+            "data=fashion_mnist",
+            f"data.root={tmp_path}/none",
+            "data.download=false",
+            "data.classes=[5,7,9]",
+            output_dir=tmp_path,
+        ).data
+    )
+    images, labels = batch_of(dm)
+    assert images.shape == (64, 1, 28, 28) and -1 <= images.min() < 0 < images.max() <= 1
+    assert set(labels.tolist()) <= {5, 7, 9} and len(dm.train_set) == 18_000
+
+
+def test_class_names_are_accepted_and_bad_classes_listed(fashion_mnist, tmp_path):
+    cfg = make_cfg("data=fashion_mnist", "data.classes=[Sandal,Sneaker]", output_dir=tmp_path)
+    assert instantiate(cfg.data).classes == [5, 7]
+    with pytest.raises(ConfigError, match="valid classes: 0=T-shirt/top.*9=Ankle boot"):
+        instantiate(make_cfg("data=fashion_mnist", "data.classes=[Loafer]", output_dir=tmp_path).data)
+
+
+def test_mnist_missing_files_say_where(tmp_path):
+    dm = instantiate(
+        make_cfg("data=mnist", f"data.root={tmp_path}/m", "data.download=false", output_dir=tmp_path).data
+    )
+    with pytest.raises(ConfigError, match="train-images-idx3-ubyte.*data.root"):
+        dm.setup()
+
+
+def test_shared_shoes_as_sneakers_and_heels(shoes, tmp_path):
+    for name, size in (("sneakers", 64), ("heels", 256)):
+        dm = instantiate(make_cfg(f"data={name}", f"data.root={shoes}", output_dir=tmp_path).data)
+        images, _ = batch_of(dm)
+        assert images.shape[1:] == (3, size, size) and len(dm.train_set) == 1190
+        assert images[:, :, 0, 0].mean() > 0.9  # the white catalog background survives padding
+
+
+def test_zappos_tree_picks_subcategory(shoes, tmp_path):
+    files = sorted(shoes.glob("*.jpg"))
+    tree = tmp_path / "ut-zap50k-images-square"
+    for sub, chunk in (
+        ("Shoes/Sneakers and Athletic Shoes/Nike", files[:20]),
+        ("Shoes/Heels/Brand", files[20:50]),
+    ):
+        (tree / sub).mkdir(parents=True)
+        for f in chunk:
+            os.symlink(f, tree / sub / f.name)
+    heels = ZapposDataModule(str(tmp_path), ["Heels"], image_size=32, batch_size=8)
+    heels.setup()
+    assert len(heels.train_set) == 30
+    with pytest.raises(ConfigError, match="no subcategory folder named.*Heels.*Sneakers and Athletic Shoes"):
+        ZapposDataModule(str(tmp_path), ["Boat Shoes"], image_size=32, batch_size=8).setup()
+
+
+def test_celeba_crop_scales_to_small_images(faces, tmp_path):
+    dm = instantiate(make_cfg("data=celeba", f"data.root={faces}", output_dir=tmp_path).data)
+    images, _ = batch_of(dm)
+    assert images.shape == (64, 3, 64, 64) and len(dm.train_set) == 1000
+
+
+def test_missing_and_empty_roots_name_the_path(tmp_path):
+    with pytest.raises(ConfigError, match=f"data.root={tmp_path}/nope does not exist"):
+        ImageFolderDataModule(str(tmp_path / "nope")).setup()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="has no images"):
+        ImageFolderDataModule(str(tmp_path / "empty")).setup()
+    with pytest.raises(ConfigError, match="ut-zap50k-images-square.zip"):
+        ZapposDataModule(str(tmp_path / "nope"), ["Heels"]).setup()
+
+
+def write_odd_images(folder):
+    folder.mkdir()
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 30, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(folder / "rgb.jpg")
+    Image.fromarray(rgb[:, :, 0]).save(folder / "gray.png")
+    rgba = Image.new("RGBA", (20, 20), (255, 0, 0, 0))  # fully transparent red -> white
+    rgba.save(folder / "rgba.png")
+    Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray(rgb).convert("P").save(folder / "palette.png")
+    (folder / "zero.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_text("not an image")
+    data = (folder / "rgb.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
+
+
+def test_odd_modes_converted_and_broken_files_skipped_and_listed(tmp_path, caplog):
+    write_odd_images(tmp_path / "imgs")
+    dm = ImageFolderDataModule(
+        str(tmp_path / "imgs"), image_size=16, batch_size=2, cache_dir=str(tmp_path / "c")
+    )
+    dm.setup()
+    assert len(dm.train_set) == 5
+    assert sorted(os.path.basename(p) for p in dm.bad_files) == ["text.jpg", "truncated.jpg", "zero.jpg"]
+    assert "3 unreadable image file(s)" in caplog.text and "truncated.jpg" in caplog.text
+    images = torch.stack([dm.train_set[i][0] for i in range(5)])
+    assert images.shape == (5, 3, 16, 16)
+    assert np.asarray(to_mode(Image.open(tmp_path / "imgs" / "rgba.png"), 3))[0, 0].tolist() == [
+        255,
+        255,
+        255,
+    ]
+    strict = ImageFolderDataModule(str(tmp_path / "imgs"), image_size=16, batch_size=2, strict=True)
+    with pytest.raises(ConfigError, match="(?s)3 unreadable.*zero.jpg"):
+        strict.setup()
+
+
+def test_cache_hit_on_reuse_and_invalidated_when_a_file_changes(faces, tmp_path):
+    folder = tmp_path / "faces"
+    shutil.copytree(faces, folder, ignore=lambda d, names: sorted(names)[40:])
+
+    def load():
+        dm = ImageFolderDataModule(
+            str(folder), image_size=32, batch_size=8, cache_dir=str(tmp_path / "cache")
+        )
+        dm.setup()
+        return dm
+
+    first, second = load(), load()
+    assert first.cache_hit is False and second.cache_hit is True
+    assert torch.equal(first.train_set[3][0], second.train_set[3][0])
+    Image.new("RGB", (89, 109), (0, 0, 0)).save(folder / "000001.jpg")
+    third = load()
+    assert third.cache_hit is False and third.train_set[0][0].max() == -1  # the new black image
+
+
+@pytest.mark.parametrize("data", ["sneakers", "celeba", "image_folder", "deepfashion", "blouses"])
+def test_smoke_training_on_real_folders(data, shoes, faces, tmp_path):
+    root = faces if data in ("celeba", "image_folder", "deepfashion") else shoes
+    extra = ["data.image_size=64"] if data == "blouses" else []
+    train(
+        make_cfg(
+            "debug=smoke",
+            f"data={data}",
+            f"data.root={root}",
+            "data.batch_size=8",
+            *extra,
+            "callbacks=none",
+            output_dir=tmp_path,
+        )
+    )
+
+
+def test_smoke_training_on_fashion_mnist(fashion_mnist, tmp_path):
+    train(make_cfg("debug=smoke", "data=fashion_mnist", "callbacks=none", output_dir=tmp_path))
