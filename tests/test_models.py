@@ -138,12 +138,12 @@ def test_s4_keras_dcgan_parameter_count():
 
 
 def test_dcgan256_parameter_count():
-    # ConvT(4096->256, k4) + ReLU, then conv blocks (k4, k4, k3, k3, k3, k3) 256,128,64,32,16,8 with BN, conv 3.
+    # ConvT(4096->256, k4) + ReLU, conv blocks (k4, k4, k3, k3, k3, k3) 256..8 with BN, conv 3.
     convs = [(256, 256, 4), (256, 128, 4), (128, 64, 3), (64, 32, 3), (32, 16, 3), (16, 8, 3)]
     g = 4096 * 256 * 16 + 256
     g += sum(k * k * cin * cout + cout + 2 * cout for cin, cout, k in convs) + (9 * 8 * 3 + 3)
-    widths = [3, 8, 16, 32, 64, 128, 256]
-    d = sum(9 * a * b + b for a, b in zip(widths, widths[1:])) + 2 * sum(widths[2:])  # BN from block 2
+    widths = [3, 8, 16, 32, 64, 128, 256]  # BatchNorm from the second block on
+    d = sum(9 * a * b + b for a, b in zip(widths, widths[1:], strict=False)) + 2 * sum(widths[2:])
     d += (4 * 4 * 256 * 128 + 128) + (128 + 1)
     assert n_params(dcgan256.Generator()) == g == 18_449_987
     assert n_params(dcgan256.Discriminator()) == d
