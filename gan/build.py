@@ -26,7 +26,12 @@ def instantiate(node, **kwargs):
 def build_module(cfg: DictConfig, classes: list[int] | None = None) -> GANModule:
     """Instantiate G, D, loss and tricks and check they fit together; nothing here touches the data."""
     loss = instantiate(cfg.loss)
-    tricks = {name: instantiate(node) for name, node in (cfg.get("trick") or {}).items() if node is not None}
+    tricks = {}
+    for name, node in (cfg.get("trick") or {}).items():
+        if node is not None and "_target_" not in node:
+            raise ConfigError(f"trick.{name} is set but the trick is not selected: add it with trick=[...,{name}]")
+        if node is not None:
+            tricks[name] = instantiate(node)
     for name, trick in tricks.items():
         trick._name = name
     for trick in tricks.values():
