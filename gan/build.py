@@ -29,7 +29,9 @@ def build_module(cfg: DictConfig, classes: list[int] | None = None) -> GANModule
     tricks = {}
     for name, node in (cfg.get("trick") or {}).items():
         if node is not None and "_target_" not in node:
-            raise ConfigError(f"trick.{name} is set but the trick is not selected: add it with trick=[...,{name}]")
+            raise ConfigError(
+                f"trick.{name} is set but the trick is not selected: add it with trick=[...,{name}]"
+            )
         if node is not None:
             tricks[name] = instantiate(node)
     for name, trick in tricks.items():

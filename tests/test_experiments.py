@@ -17,19 +17,40 @@ def data_overrides(name: str) -> list[str]:
     if name.startswith("fashion_mnist"):
         return []
     size = {"fashiongen": 64}.get(name, 28)
-    return ["data=synthetic", f"data.image_size={size}", "data.channels=1" if size == 28 else "", "data.batch_size=8"]
+    return [
+        "data=synthetic",
+        f"data.image_size={size}",
+        "data.channels=1" if size == 28 else "",
+        "data.batch_size=8",
+    ]
 
 
 def test_every_preset_is_there():
-    seeds = {"shoes_ex1", "shoes_ex2", "shoes_ex3", "shoes_ex4", "heels256", "blouses256", "gan256", "fashiongen",
-             "celeba_base", "celeba_improved", "mnist_gan", "mnist_dcgan", "mnist_cgan", "fashion_mnist_gan",
-             "fashion_mnist_shoes"}
+    seeds = {
+        "shoes_ex1",
+        "shoes_ex2",
+        "shoes_ex3",
+        "shoes_ex4",
+        "heels256",
+        "blouses256",
+        "gan256",
+        "fashiongen",
+        "celeba_base",
+        "celeba_improved",
+        "mnist_gan",
+        "mnist_dcgan",
+        "mnist_cgan",
+        "fashion_mnist_gan",
+        "fashion_mnist_shoes",
+    }
     assert seeds <= set(PRESETS)
 
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_trains_two_iterations(name, tmp_path):
-    cfg = make_cfg(f"experiment={name}", "debug=smoke", "callbacks=none", *data_overrides(name), output_dir=tmp_path)
+    cfg = make_cfg(
+        f"experiment={name}", "debug=smoke", "callbacks=none", *data_overrides(name), output_dir=tmp_path
+    )
     train(cfg)
 
 
@@ -38,7 +59,13 @@ def test_presets_say_what_they_reproduce(tmp_path):
     assert list(ex4.trick) == ["label_smoothing", "d_freeze"] and ex4.seed == 7
     assert ex4.optim.discriminator.weight_decay == 1e-4 and ex4.loss._target_.endswith("NonSaturating")
     heels = make_cfg("experiment=heels256", output_dir=tmp_path)
-    assert heels.data.image_size == 256 and heels.model.prior == "uniform" and list(heels.trick) == [
-        "label_flip", "instance_noise"]
+    assert (
+        heels.data.image_size == 256
+        and heels.model.prior == "uniform"
+        and list(heels.trick) == ["label_flip", "instance_noise"]
+    )
     improved = make_cfg("experiment=celeba_improved", output_dir=tmp_path)
-    assert improved.trick.label_smoothing.high == 1.2 and improved.optim.discriminator._target_ == "torch.optim.SGD"
+    assert (
+        improved.trick.label_smoothing.high == 1.2
+        and improved.optim.discriminator._target_ == "torch.optim.SGD"
+    )
