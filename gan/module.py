@@ -160,7 +160,7 @@ class GANModule(L.LightningModule):
             self.has_fixed_images.fill_(True)
         step_d = all(t.should_step_d() for t in tricks)
         step_g = all(t.should_step_g() for t in tricks)
-        log_now = self.iteration % self.trainer.log_every_n_steps == 0
+        log_now = (self.iteration + 1) % self.trainer.log_every_n_steps == 0  # when Lightning writes logs
         g_cond, d_cond = self._conditions(real, labels)
 
         # One G forward serves both steps: detached for D, with its graph for G.

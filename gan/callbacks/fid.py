@@ -1,0 +1,176 @@
+"""FID (and optionally KID) of G's samples against real images, every `every_n_iterations` and at the end.
+
+Logs `val/fid` (what ModelCheckpoint or a sweeper monitors), `val/fid_<n>` naming the sample count, and
+`val/best_fid`. Samples come from the sampling generator (EMA weights when that trick is on). Real-image
+statistics are cached on disk per (dataset, preprocessing, size, sample count, feature network), so every
+run of a sweep reuses them.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from gan.callbacks.samples import to_uint8
+
+log = logging.getLogger(__name__)
+REAL_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
+IGNORED_DATA_KEYS = {
+    "batch_size",
+    "num_workers",
+    "pin_memory",
+    "train_set",
+    "strict",
+    "cache_hit",
+    "bad_files",
+}
+
+
+def dataset_key(datamodule) -> dict:
+    """What identifies the real images: the datamodule's type and its plain settings, not its batching."""
+    settings = {
+        k: v for k, v in vars(datamodule).items() if not k.startswith("_") and k not in IGNORED_DATA_KEYS
+    }
+    plain = {
+        k: str(v)
+        for k, v in settings.items()
+        if isinstance(v, str | int | float | bool | list | tuple | Path)
+    }
+    return {"type": type(datamodule).__name__, **plain}
+
+
+def as_rgb_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats (1 or 3 channels) to the uint8 RGB the metric expects."""
+    images = to_uint8(images)
+    return images.repeat(1, 3, 1, 1) if images.shape[1] == 1 else images
+
+
+class FID(L.Callback):
+    def __init__(
+        self,
+        feature: nn.Module | None,
+        every_n_iterations: int = 2000,
+        num_samples: int = 5000,
+        batch_size: int = 100,
+        kid: bool = False,
+        cache_dir: str | None = None,
+    ):
+        self.feature, self.every_n_iterations = feature, every_n_iterations
+        self.num_samples, self.batch_size, self.kid = num_samples, batch_size, kid
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.best_fid = float("inf")
+        self.history: list[tuple[int, float]] = []
+        self.seconds = 0.0
+        self.fid: FrechetInceptionDistance | None = None
+        self.kid_metric: KernelInceptionDistance | None = None
+        self.key = f"val/fid_{num_samples // 1000}k" if num_samples >= 1000 else f"val/fid_{num_samples}"
+
+    @property
+    def enabled(self) -> bool:
+        return self.feature is not None
+
+    def setup(self, trainer, module, stage: str) -> None:
+        if not self.enabled:
+            return  # the feature factory already said why, once
+        self.fid = FrechetInceptionDistance(feature=self.feature, reset_real_features=False).to(module.device)
+        if self.kid:
+            subset = min(1000, self.num_samples)
+            self.kid_metric = KernelInceptionDistance(
+                feature=self.feature, reset_real_features=False, subset_size=subset
+            ).to(module.device)
+
+    # ---- real statistics ----
+
+    def cache_path(self, datamodule) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        recipe = {
+            "data": dataset_key(datamodule),
+            "n": self.num_samples,
+            "feature": getattr(self.feature, "name", type(self.feature).__name__),
+        }
+        digest = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:20]
+        return self.cache_dir / f"fid_real_{digest}.pt"
+
+    def load_real(self, datamodule, device) -> bool:
+        """Fill the metric's real statistics from the cache or the data; True when the cache was hit."""
+        path = self.cache_path(datamodule)
+        if path is not None and path.is_file() and self.kid_metric is None:
+            states = torch.load(path, map_location=device, weights_only=True)
+            for name in REAL_STATES:
+                setattr(self.fid, name, states[name].to(device))
+            return True
+        seen = 0
+        for images, _ in datamodule.train_dataloader():
+            images = as_rgb_uint8(images[: self.num_samples - seen].to(device))
+            self.fid.update(images, real=True)
+            if self.kid_metric is not None:
+                self.kid_metric.update(images, real=True)
+            seen += len(images)
+            if seen >= self.num_samples:
+                break
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({name: getattr(self.fid, name) for name in REAL_STATES}, path)
+        return False
+
+    # ---- evaluation ----
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.enabled and module.iteration % self.every_n_iterations == 0:
+            self.evaluate(trainer, module)
+
+    def on_train_end(self, trainer, module) -> None:
+        if self.enabled and (not self.history or self.history[-1][0] != module.iteration):
+            self.evaluate(trainer, module)
+
+    @torch.no_grad()
+    def evaluate(self, trainer, module) -> float:
+        start = time.perf_counter()
+        if int(self.fid.real_features_num_samples) == 0:
+            self.load_real(trainer.datamodule, module.device)
+        self.fid.reset()
+        if self.kid_metric is not None:
+            self.kid_metric.reset()
+        for images in self.generate(module):
+            self.fid.update(images, real=False)
+            if self.kid_metric is not None:
+                self.kid_metric.update(images, real=False)
+        value = float(self.fid.compute())
+        self.best_fid = min(self.best_fid, value)
+        self.history.append((module.iteration, value))
+        metrics = {"val/fid": value, self.key: value, "val/best_fid": self.best_fid}
+        if self.kid_metric is not None:
+            metrics["val/kid"] = float(self.kid_metric.compute()[0])
+        # straight to the loggers: FID is rare and must not wait for log_every_n_steps
+        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+        self.seconds += time.perf_counter() - start
+        return value
+
+    def generate(self, module):
+        labels = module.fixed_labels
+        for start in range(0, self.num_samples, self.batch_size):
+            n = min(self.batch_size, self.num_samples - start)
+            cond = None
+            if module.condition == "label":
+                cond = labels[torch.randint(0, len(labels), (n,), device=labels.device)]
+            elif module.condition == "image":
+                cond = module.fixed_images[torch.arange(n, device=module.device) % len(module.fixed_images)]
+            yield as_rgb_uint8(module.generate(module.sample_latent(n), cond))
+
+    def state_dict(self) -> dict:
+        return {"best_fid": self.best_fid, "history": self.history, "seconds": self.seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_fid = state["best_fid"]
+        self.history = [tuple(h) for h in state["history"]]
+        self.seconds = state.get("seconds", 0.0)

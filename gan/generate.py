@@ -1,0 +1,137 @@
+"""Sample new designs from a checkpoint alone (the run's config travels inside it).
+
+    python -m gan.generate ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt num_images=64
+    python -m gan.generate ckpt_path=... mode=interpolate steps=10 rows=4    # latent walks (slerp)
+    python -m gan.generate ckpt_path=... label=7 individual=true            # conditional: one class
+
+Writes `grid.png` (or `interpolation.png`) and, with individual=true, `images/00000.png`... to out_dir
+(default: a `generated/` folder beside the checkpoint's run dir). EMA weights are used when the run had them.
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from torchvision.utils import make_grid, save_image
+
+from gan.build import instantiate
+from gan.errors import ConfigError
+from gan.priors import sample_latent, slerp
+
+DEFAULTS = {
+    "ckpt_path": None,
+    "num_images": 64,
+    "mode": "grid",
+    "steps": 10,
+    "rows": 4,
+    "label": None,
+    "individual": False,
+    "out_dir": None,
+    "seed": 0,
+    "use_ema": True,
+    "device": "cpu",
+}
+
+
+def load_checkpoint(path: str) -> dict:
+    if not path or not Path(path).is_file():
+        raise ConfigError(f"ckpt_path={path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ConfigError(
+            f"ckpt_path={path}: not a readable checkpoint ({type(err).__name__}: {err})"
+        ) from err
+    if "config" not in ckpt or "state_dict" not in ckpt:
+        raise ConfigError(f"ckpt_path={path}: not a gan checkpoint (no config or state_dict inside)")
+    return ckpt
+
+
+def load_generator(ckpt: dict, use_ema: bool = True) -> tuple[torch.nn.Module, dict]:
+    config = OmegaConf.create(ckpt["config"])
+    if (
+        "encoder_weights" in config.model.generator
+    ):  # FashionGen: the checkpoint has the weights, fetch nothing
+        config.model.generator.encoder_weights = "none"
+    generator = instantiate(config.model.generator)
+    state = ckpt["state_dict"]
+    prefix = (
+        "tricks.ema.average."
+        if use_ema and any(k.startswith("tricks.ema.average.") for k in state)
+        else "generator."
+    )
+    generator.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+    return generator.eval(), ckpt
+
+
+def condition_for(generator, state: dict, n: int, label: int | None) -> torch.Tensor | None:
+    kind = getattr(generator, "condition", "none")
+    if kind == "label":
+        classes = state["fixed_labels"].unique()
+        if label is not None:
+            if label not in classes.tolist():
+                raise ConfigError(f"label={label}: this model was trained on classes {classes.tolist()}")
+            return torch.full((n,), label, dtype=torch.long)
+        return classes[torch.arange(n) % len(classes)]
+    if kind == "image":
+        images = state["fixed_images"]
+        return images[torch.arange(n) % len(images)]
+    return None
+
+
+@torch.no_grad()
+def generate(args: dict) -> list[Path]:
+    ckpt = load_checkpoint(args["ckpt_path"])
+    generator, _ = load_generator(ckpt, args["use_ema"])
+    config, state = ckpt["config"], ckpt["state_dict"]
+    device = torch.device(args["device"])
+    generator.to(device)
+    prior, dim = config["model"]["prior"], config["model"]["latent_dim"]
+    gen = torch.Generator().manual_seed(args["seed"])
+    out = Path(args["out_dir"] or Path(args["ckpt_path"]).resolve().parents[1] / "generated")
+    out.mkdir(parents=True, exist_ok=True)
+    if args["mode"] == "grid":
+        n = args["num_images"]
+        z = sample_latent(prior, n, dim, generator=gen)
+        nrow = max(1, int(n**0.5))
+    elif args["mode"] == "interpolate":
+        rows, steps = args["rows"], args["steps"]
+        a, b = sample_latent(prior, rows, dim, generator=gen), sample_latent(prior, rows, dim, generator=gen)
+        t = torch.linspace(0, 1, steps).repeat(rows)[:, None]
+        a, b = a.repeat_interleave(steps, 0), b.repeat_interleave(steps, 0)
+        z = slerp(a, b, t) if prior in ("gaussian", "sphere") else (1 - t) * a + t * b
+        n, nrow = rows * steps, steps
+    else:
+        raise ConfigError(f"mode={args['mode']!r}: allowed values are grid, interpolate")
+    cond = condition_for(generator, state, n, args["label"])
+    images = generator(z.to(device), None if cond is None else cond.to(device)).float().cpu()
+    images = (images.clamp(-1, 1) + 1) / 2
+    written = [out / ("grid.png" if args["mode"] == "grid" else "interpolation.png")]
+    save_image(make_grid(images, nrow=nrow), written[0])
+    if args["individual"]:
+        (out / "images").mkdir(exist_ok=True)
+        for i, image in enumerate(images):
+            written.append(out / "images" / f"{i:05d}.png")
+            save_image(image, written[-1])
+    print(f"Wrote {len(written)} file(s) to {out}")
+    return written
+
+
+def parse(argv: list[str]) -> dict:
+    cli = OmegaConf.to_container(OmegaConf.from_dotlist(argv))
+    unknown = set(cli) - set(DEFAULTS)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
+    return {**DEFAULTS, **cli}
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        generate(parse(sys.argv[1:] if argv is None else argv))
+    except ConfigError as err:
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":
+    main()

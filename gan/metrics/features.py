@@ -1,0 +1,93 @@
+"""Feature networks for image metrics. Each factory returns an nn.Module taking uint8 [N, 3, H, W] images,
+or None when it cannot be built here (the FID callback then switches itself off and says why).
+
+`inception` is the standard FID Inception-v3 (torch-fidelity's port of the TF graph, via torchmetrics).
+Its weights come from FID_WEIGHTS (a local weights-inception-2015-12-05-6726825d.pth) or are downloaded.
+`small_conv` is a fixed random conv net for tests and quick relative comparisons, never for papers.
+"""
+
+import logging
+import os
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+FID_WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+
+
+def inception(weights_path: str | None = None, features: str = "2048") -> nn.Module | None:
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    if weights_path and not os.path.isfile(weights_path):
+        log.warning("FID_WEIGHTS=%s is not a file: FID is off for this run.", weights_path)
+        return None
+    try:
+        net = NoTrainInceptionV3(
+            name="inception-v3-compat",
+            features_list=[features],
+            feature_extractor_weights_path=weights_path or None,
+        )
+    except Exception as err:  # offline: torch-fidelity cannot download its weights
+        log.warning(
+            "FID is off for this run: the Inception weights could not be fetched (%s: %s). Download %s on a "
+            "machine with internet and set FID_WEIGHTS=/path/to/that/file in .env.",
+            type(err).__name__,
+            err,
+            FID_WEIGHTS_URL,
+        )
+        return None
+    net.num_features = 2048 if features == "2048" else 1008
+    net.name = f"inception-{features}"
+    return net
+
+
+class SmallConvFeatures(nn.Module):
+    """A fixed (seeded, untrained) conv net: cheap features for tests and smoke runs."""
+
+    def __init__(self, num_features: int = 64, seed: int = 0):
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 32, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(32, 64, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(64 * 16, num_features),
+        )
+        for p in self.net.parameters():
+            p.data = torch.randn(p.shape, generator=generator) * (1.0 / max(1, p[0].numel()) ** 0.5)
+        self.requires_grad_(False)
+        self.num_features = num_features
+        self.name = f"small_conv-{num_features}-{seed}"
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images.float() / 127.5 - 1)
+
+    def train(self, mode: bool = True):
+        return super().train(False)  # always eval, like torchmetrics' Inception
+
+
+def small_conv(num_features: int = 64, seed: int = 0) -> nn.Module:
+    return SmallConvFeatures(num_features, seed)
+
+
+FEATURES = {
+    "inception": "the standard FID Inception-v3 pool features",
+    "small_conv": "a fixed random conv net",
+}
+
+
+def build(
+    name: str = "inception", weights_path: str | None = None, num_features: int = 64
+) -> nn.Module | None:
+    """The feature network by name (`callbacks.fid.feature.name`); None when it cannot be had here."""
+    if name == "inception":
+        return inception(weights_path)
+    if name == "small_conv":
+        return small_conv(num_features)
+    from gan.errors import ConfigError
+
+    raise ConfigError(f"callbacks.fid.feature.name={name!r}: allowed values are {sorted(FEATURES)}")

@@ -1,0 +1,140 @@
+"""FID behaviour with a small local feature network, the real-stats cache, the offline message, the
+loss plot and GIF, and the generate CLI."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from gan.callbacks.fid import FID, as_rgb_uint8
+from gan.data.tensor import DigitsDataModule
+from gan.errors import ConfigError
+from gan.generate import generate, parse
+from gan.metrics.features import build
+from gan.run import train
+from tests.conftest import ROOT, make_cfg, smoke
+
+
+def digits(n: int = 1000, offset: int = 0) -> torch.Tensor:
+    dm = DigitsDataModule(image_size=32, channels=1, num_classes=10)
+    return dm.build_dataset().tensors[0][offset : offset + n]
+
+
+def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
+    metric = FrechetInceptionDistance(feature=build("small_conv"))
+    metric.update(as_rgb_uint8(real), real=True)
+    metric.update(as_rgb_uint8(fake), real=False)
+    return float(metric.compute())
+
+
+def test_fid_real_vs_real_small_noise_large_and_grows_with_distortion():
+    real_a, real_b = digits(800, 0), digits(800, 800)
+    same = fid(real_a, real_b)
+    noise = fid(real_a, torch.rand_like(real_b) * 2 - 1)
+    distorted = [fid(real_a, (real_b + s * torch.randn_like(real_b)).clamp(-1, 1)) for s in (0.1, 0.3, 0.6)]
+    assert same < 0.05 * noise
+    assert same < distorted[0] < distorted[1] < distorted[2] < noise
+
+
+def test_fid_callback_logs_and_caches_real_stats(tmp_path):
+    cfg = make_cfg("debug=smoke", "data=digits", "optimized_metric=val/fid", output_dir=tmp_path)
+    fid_node = make_cfg("data=digits", output_dir=tmp_path).callbacks.fid
+    fid_node.update({"num_samples": 256, "every_n_iterations": 1, "cache_dir": str(tmp_path / "fidcache")})
+    fid_node.feature.name = "small_conv"
+    cfg.callbacks.fid = fid_node
+    value = train(cfg)
+    assert value is not None and value > 0
+    assert len(list((tmp_path / "fidcache").glob("fid_real_*.pt"))) == 1
+    dm = DigitsDataModule(image_size=32, channels=1, num_classes=10)
+    dm.setup()
+
+    def loads_from_cache(num_samples: int) -> bool:
+        callback = FID(build("small_conv"), num_samples=num_samples, cache_dir=str(tmp_path / "fidcache"))
+        callback.fid = FrechetInceptionDistance(feature=callback.feature, reset_real_features=False)
+        return callback.load_real(dm, "cpu")
+
+    assert loads_from_cache(256) is True
+    assert loads_from_cache(128) is False  # another sample count is another cache entry
+
+
+def test_offline_fid_is_off_with_one_hint(tmp_path, caplog, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached Inception weights
+    assert build("inception", weights_path=None) is None
+    assert "FID_WEIGHTS" in caplog.text and caplog.text.count("FID is off") == 1
+    assert build("inception", weights_path=str(tmp_path / "missing.pth")) is None
+    with pytest.raises(ConfigError, match="allowed values"):
+        build("resnet")
+
+
+def test_default_run_leaves_samples_gif_and_loss_plot(tmp_path):
+    run = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "model=dcgan",
+            "data=digits",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=4",
+            "logger=csv",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "TORCH_HOME": str(tmp_path / "th")},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "FID_WEIGHTS" in run.stdout + run.stderr
+    assert (tmp_path / "samples" / "progress.gif").is_file()
+    assert (tmp_path / "loss_curves.png").stat().st_size > 1000
+    assert len(list((tmp_path / "samples").glob("iter_*.png"))) >= 2
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    train(smoke("model=cdcgan", "data.num_classes=3", "trick=ema", output_dir=out))
+    return out / "checkpoints" / "last.ckpt"
+
+
+def test_generate_grid_and_individual_images(checkpoint, tmp_path):
+    written = generate(
+        parse([f"ckpt_path={checkpoint}", "num_images=6", "individual=true", f"out_dir={tmp_path}"])
+    )
+    assert (tmp_path / "grid.png").is_file() and len(written) == 7
+    assert len(list((tmp_path / "images").glob("*.png"))) == 6
+
+
+def test_generate_interpolation_and_label(checkpoint, tmp_path):
+    generate(
+        parse(
+            [
+                f"ckpt_path={checkpoint}",
+                "mode=interpolate",
+                "steps=5",
+                "rows=2",
+                "label=1",
+                f"out_dir={tmp_path}",
+            ]
+        )
+    )
+    assert (tmp_path / "interpolation.png").is_file()
+    with pytest.raises(ConfigError, match="trained on classes"):
+        generate(parse([f"ckpt_path={checkpoint}", "label=9", f"out_dir={tmp_path}"]))
+
+
+def test_generate_cli_rejects_bad_paths(tmp_path):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"garbage")
+    for path in (tmp_path / "missing.ckpt", bad):
+        run = subprocess.run(
+            [sys.executable, "-m", "gan.generate", f"ckpt_path={path}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode != 0 and str(path) in run.stderr
