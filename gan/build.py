@@ -54,6 +54,7 @@ def build_module(cfg: DictConfig, classes: list[int] | None = None) -> GANModule
         classes=classes if classes is not None else list(range(num_classes)),
         num_samples=cfg.get("num_samples", 64),
         sample_seed=cfg.get("seed") or 0,
+        nan_policy=cfg.get("nan_policy", "stop"),
         config=OmegaConf.to_container(cfg, resolve=True),
     )
 

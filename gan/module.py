@@ -16,9 +16,17 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from gan.checkpoint import rng_state, set_rng_state
+from gan.errors import ConfigError
 from gan.losses import GANLoss, Targets
 from gan.priors import sample_latent
 from gan.tricks import Trick
+
+NAN_POLICIES = ("stop", "skip", "off")
+
+
+class DivergenceError(RuntimeError):
+    """A loss or G's output became NaN/Inf (nan_policy=stop). The last checkpoint predates it."""
 
 
 class GANModule(L.LightningModule):
@@ -35,6 +43,7 @@ class GANModule(L.LightningModule):
         classes: list[int] | None = None,
         num_samples: int = 64,
         sample_seed: int = 0,
+        nan_policy: str = "stop",
         config: dict | None = None,
     ):
         super().__init__()
@@ -48,7 +57,10 @@ class GANModule(L.LightningModule):
         self.config = (
             config  # the resolved run config; saved in checkpoints so `gan.generate` needs nothing else
         )
-        self.iteration = self.d_steps = self.g_steps = 0
+        if nan_policy not in NAN_POLICIES:
+            raise ConfigError(f"nan_policy={nan_policy!r}: allowed values are {list(NAN_POLICIES)}")
+        self.nan_policy = nan_policy
+        self.iteration = self.d_steps = self.g_steps = self.skipped_iterations = 0
         self._register_fixed_batch(num_samples, sample_seed, image_shape, classes or [])
 
     # ---- components ---------------------------------------------------------------------------------
@@ -168,6 +180,8 @@ class GANModule(L.LightningModule):
             fake = self.generator(self.sample_latent(real.shape[0]), g_cond)
 
         # ---- D step ----
+        if not self._finite("G's output", fake):
+            return self._skip_iteration()
         with torch.set_grad_enabled(step_d):
             real_logits = self.discriminator(self._d_input(real), d_cond)
             fake_logits = self.discriminator(self._d_input(fake.detach()), d_cond)
@@ -177,6 +191,8 @@ class GANModule(L.LightningModule):
                 penalties = [self.loss.penalty(self.discriminator, real, fake.detach(), d_cond)]
                 penalties += [t.d_penalty(self.discriminator, real, d_cond) for t in tricks]
                 d_loss = d_loss + sum(p for p in penalties if p is not None)
+        if not self._finite("train/d_loss", d_loss):
+            return self._skip_iteration()
         if step_d:
             self._optimizer_step(opt_d, d_loss, sched_d, "d_grad_norm" if log_now else None)
             self.d_steps += 1
@@ -186,6 +202,9 @@ class GANModule(L.LightningModule):
         if step_g:
             self.toggle_optimizer(opt_g)  # D's params stop requiring grad: no wasted D weight gradients
             g_loss = self.loss.g_loss(self.discriminator(self._d_input(fake), d_cond), targets)
+            if not self._finite("train/g_loss", g_loss):
+                self.untoggle_optimizer(opt_g)
+                return self._skip_iteration()
             self._optimizer_step(opt_g, g_loss, sched_g, "g_grad_norm" if log_now else None)
             self.untoggle_optimizer(opt_g)
             self.g_steps += 1
@@ -196,6 +215,23 @@ class GANModule(L.LightningModule):
         self.log("train/d_loss", d_loss.detach(), prog_bar=True)
         if log_now:
             self._log_details(real_logits, fake_logits, opt_g, opt_d)
+
+    def _finite(self, what: str, value: torch.Tensor) -> bool:
+        """The divergence guard (one device sync per check; nan_policy=off skips it)."""
+        if self.nan_policy == "off" or torch.isfinite(value).all():
+            return True
+        if self.nan_policy == "stop":
+            raise DivergenceError(
+                f"{what} is NaN/Inf at iteration {self.iteration} (global step {self.global_step}); training "
+                f"stopped before the bad update. The last checkpoint predates it: resume with ckpt_path=... and a "
+                f"lower lr, a different loss or trick, or nan_policy=skip to skip such iterations."
+            )
+        return False
+
+    def _skip_iteration(self) -> None:
+        self.skipped_iterations += 1
+        self.iteration += 1
+        self.log("train/skipped_iterations", float(self.skipped_iterations))
 
     def _schedulers(self):
         schedulers = self.lr_schedulers()
@@ -220,7 +256,13 @@ class GANModule(L.LightningModule):
     # ---- checkpoint ---------------------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["gan"] = {"iteration": self.iteration, "d_steps": self.d_steps, "g_steps": self.g_steps}
+        checkpoint["gan"] = {
+            "iteration": self.iteration,
+            "d_steps": self.d_steps,
+            "g_steps": self.g_steps,
+            "skipped_iterations": self.skipped_iterations,
+        }
+        checkpoint["rng"] = rng_state()
         checkpoint["config"] = self.config
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -228,3 +270,11 @@ class GANModule(L.LightningModule):
         self.iteration = counters.get("iteration", 0)
         self.d_steps = counters.get("d_steps", 0)
         self.g_steps = counters.get("g_steps", 0)
+        self.skipped_iterations = counters.get("skipped_iterations", 0)
+        self._rng_to_restore = checkpoint.get("rng")
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # Restored as late as possible: nothing between loading and the first step may draw from the RNGs.
+        if getattr(self, "_rng_to_restore", None):
+            set_rng_state(self._rng_to_restore)
+            self._rng_to_restore = None

@@ -6,6 +6,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gan.build import build_datamodule, build_module, build_trainer, git_commit, resolve_ckpt_path
+from gan.callbacks.interrupt import StoppedBySignal
 from gan.loggers import finish_wandb
 from gan.validate import validate
 
@@ -33,6 +34,8 @@ def train(cfg: DictConfig) -> float | None:
         logger.log_hyperparams(hparams)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except StoppedBySignal as stop:
+        raise SystemExit(128 + stop.signum) from None
     finally:
         finish_wandb()
     metric = cfg.get("optimized_metric")

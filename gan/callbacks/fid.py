@@ -15,10 +15,12 @@ from pathlib import Path
 import lightning as L
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan.callbacks.samples import to_uint8
+from gan.priors import sample_latent
 
 log = logging.getLogger(__name__)
 REAL_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
@@ -108,7 +110,9 @@ class FID(L.Callback):
                 setattr(self.fid, name, states[name].to(device))
             return True
         seen = 0
-        for images, _ in datamodule.train_dataloader():
+        order = torch.Generator().manual_seed(0)  # a fixed real subset; the training RNG is not touched
+        loader = DataLoader(datamodule.train_set, batch_size=self.batch_size, shuffle=True, generator=order)
+        for images, _ in loader:
             images = as_rgb_uint8(images[: self.num_samples - seen].to(device))
             self.fid.update(images, real=True)
             if self.kid_metric is not None:
@@ -157,15 +161,18 @@ class FID(L.Callback):
         return value
 
     def generate(self, module):
+        """Samples from their own RNG, so that measuring FID never changes the training trajectory."""
         labels = module.fixed_labels
+        rng = torch.Generator().manual_seed(module.iteration)
         for start in range(0, self.num_samples, self.batch_size):
             n = min(self.batch_size, self.num_samples - start)
+            z = sample_latent(module.prior, n, module.latent_dim, generator=rng).to(module.device)
             cond = None
             if module.condition == "label":
-                cond = labels[torch.randint(0, len(labels), (n,), device=labels.device)]
+                cond = labels[torch.randint(0, len(labels), (n,), generator=rng).to(labels.device)]
             elif module.condition == "image":
                 cond = module.fixed_images[torch.arange(n, device=module.device) % len(module.fixed_images)]
-            yield as_rgb_uint8(module.generate(module.sample_latent(n), cond))
+            yield as_rgb_uint8(module.generate(z, cond))
 
     def state_dict(self) -> dict:
         return {"best_fid": self.best_fid, "history": self.history, "seconds": self.seconds}

@@ -1,0 +1,28 @@
+"""Test-only callbacks, loaded into real training subprocesses through Hydra overrides."""
+
+import os
+import signal
+
+import lightning as L
+
+
+class KillAt(L.Callback):
+    """SIGKILL this process in the middle of iteration `iteration` (just before G's optimizer step)."""
+
+    def __init__(self, iteration: int, sig: str = "SIGKILL"):
+        self.iteration, self.sig = iteration, getattr(signal, sig)
+
+    def on_before_optimizer_step(self, trainer, module, optimizer) -> None:
+        if module.iteration == self.iteration and optimizer is trainer.optimizers[0]:
+            os.kill(os.getpid(), self.sig)
+
+
+class SignalAt(L.Callback):
+    """Send a signal to this process at the start of iteration `iteration` (as a user or scheduler would)."""
+
+    def __init__(self, iteration: int, sig: str = "SIGTERM"):
+        self.iteration, self.sig = iteration, getattr(signal, sig)
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if module.iteration == self.iteration:
+            os.kill(os.getpid(), self.sig)
