@@ -223,8 +223,8 @@ class GANModule(L.LightningModule):
         if self.nan_policy == "stop":
             raise DivergenceError(
                 f"{what} is NaN/Inf at iteration {self.iteration} (global step {self.global_step}); training "
-                f"stopped before the bad update. The last checkpoint predates it: resume with ckpt_path=... and a "
-                f"lower lr, a different loss or trick, or nan_policy=skip to skip such iterations."
+                f"stopped before the bad update. The last checkpoint predates it: resume with ckpt_path=... "
+                f"and a lower lr, a different loss or trick, or nan_policy=skip to skip such iterations."
             )
         return False
 

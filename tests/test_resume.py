@@ -13,7 +13,7 @@ from gan.build import build_datamodule, build_module
 from gan.module import DivergenceError
 from tests.conftest import ROOT, smoke
 
-# 4 batches per epoch, 3 epochs = 12 iterations; tricks and a scheduler with state; a checkpoint every iteration
+# 4 batches per epoch, 3 epochs = 12 iterations; stateful tricks and scheduler; a checkpoint every iteration
 RUN = [
     "data=synthetic",
     "data.num_samples=64",
