@@ -55,6 +55,8 @@ def build_module(cfg: DictConfig, classes: list[int] | None = None) -> GANModule
         num_samples=cfg.get("num_samples", 64),
         sample_seed=cfg.get("seed") or 0,
         nan_policy=cfg.get("nan_policy", "stop"),
+        channels_last=cfg.get("perf", {}).get("channels_last", False),
+        compile=cfg.get("perf", {}).get("compile", False),
         config=OmegaConf.to_container(cfg, resolve=True),
     )
 

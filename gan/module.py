@@ -44,6 +44,8 @@ class GANModule(L.LightningModule):
         num_samples: int = 64,
         sample_seed: int = 0,
         nan_policy: str = "stop",
+        channels_last: bool = False,
+        compile: bool = False,
         config: dict | None = None,
     ):
         super().__init__()
@@ -60,6 +62,7 @@ class GANModule(L.LightningModule):
         if nan_policy not in NAN_POLICIES:
             raise ConfigError(f"nan_policy={nan_policy!r}: allowed values are {list(NAN_POLICIES)}")
         self.nan_policy = nan_policy
+        self.channels_last, self.compile_nets = channels_last, compile
         self.iteration = self.d_steps = self.g_steps = self.skipped_iterations = 0
         self._register_fixed_batch(num_samples, sample_seed, image_shape, classes or [])
 
@@ -85,6 +88,15 @@ class GANModule(L.LightningModule):
         images = torch.zeros(n if self.condition == "image" else 0, *image_shape)
         self.register_buffer("fixed_images", images)
         self.register_buffer("has_fixed_images", torch.tensor(False))
+
+    def on_fit_start(self) -> None:
+        """The fast paths (perf.channels_last, perf.compile); state_dict keys stay the same either way."""
+        if self.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+        if self.compile_nets:
+            self.generator.compile()
+            self.discriminator.compile()
 
     def configure_optimizers(self):
         opt_g = instantiate(self.optim_cfg["generator"], _convert_="all")(self.generator.parameters())
@@ -161,6 +173,8 @@ class GANModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> None:
         real, labels = batch
+        if self.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
         opt_g, opt_d = self.optimizers()
         sched_g, sched_d = self._schedulers()
         tricks = list(self.tricks.values())

@@ -1,0 +1,234 @@
+"""Framework overhead and fast paths, measured side by side in one run; prints Markdown tables.
+
+    uv run python benchmarks/overhead.py              # the full table (about 10 minutes on 2 CPU cores)
+    uv run python benchmarks/overhead.py --tiny       # seconds: a check that the script works
+
+Per-iteration time of GANModule training through train.py's code path (Lightning Trainer included, start-up
+cancelled by differencing two run lengths) against a plain PyTorch loop with the same networks, data,
+optimizer and loss, in alternating repeats; the fast options; the data pipeline; FID cost; peak memory.
+"""
+
+import argparse
+import contextlib
+import io
+import logging
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gan.run import train  # noqa: E402
+from tests.conftest import SHARED, make_cfg  # noqa: E402
+
+SPECS = {  # name: (overrides, batch)
+    "dcgan64": (["model=dcgan", "data.image_size=64", "data.channels=3"], 64),
+    "mlp28": (["model=mlp", "data.image_size=28", "data.channels=1"], 64),
+    "dcgan256": (["model=dcgan256", "data.image_size=256", "data.channels=3"], 16),
+}
+FAST = {
+    "baseline": [],
+    "channels_last": ["perf.channels_last=true"],
+    "bf16-mixed": ["trainer.precision=bf16-mixed"],
+    "fused Adam": ["optim.generator.fused=true", "optim.discriminator.fused=true"],
+    "foreach Adam": ["optim.generator.foreach=true", "optim.discriminator.foreach=true"],
+    "2 workers + pinned": ["data.num_workers=2", "data.pin_memory=true"],
+    "torch.compile": ["perf.compile=true"],
+}
+
+
+def config(spec: str, iterations: int, extra: list[str], tiny: bool, out: str):
+    overrides, batch = SPECS[spec]
+    if tiny:
+        overrides = [*overrides, "model.generator.ngf=8", "model.discriminator.ndf=8"] if "dcgan" in spec else overrides
+        batch = 4
+    return make_cfg(
+        "data=synthetic", f"data.num_samples={batch * iterations}", f"data.batch_size={batch}", *overrides,
+        "callbacks=none", "logger=none", "trainer.max_epochs=1", "trainer.accelerator=cpu",
+        "+trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *extra, output_dir=out,
+    )
+
+
+def framework_seconds(spec: str, iterations: int, extra: list[str], tiny: bool) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        cfg = config(spec, iterations, extra, tiny, out)
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            train(cfg)
+        return time.perf_counter() - start
+
+
+def framework_per_iter(spec: str, n: tuple[int, int], extra: list[str], tiny: bool) -> float:
+    short, long = (framework_seconds(spec, k, extra, tiny) for k in n)
+    return (long - short) / (n[1] - n[0])
+
+
+def plain_per_iter(spec: str, n: tuple[int, int], tiny: bool) -> float:
+    """The loop a user would write by hand: same nets, data, Adam, non-saturating BCE, D step then G step."""
+    with tempfile.TemporaryDirectory() as out:
+        cfg = config(spec, n[1], [], tiny, out)
+        torch.manual_seed(cfg.seed)
+        g, d = instantiate(cfg.model.generator), instantiate(cfg.model.discriminator)
+        opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        dm = instantiate(cfg.data)
+        dm.setup()
+        loader = torch.utils.data.DataLoader(dm.train_set, batch_size=dm.batch_size, shuffle=True, drop_last=True)
+        times = []
+        start = time.perf_counter()
+        for i, (real, _) in enumerate(loader):
+            z = torch.randn(real.shape[0], cfg.model.latent_dim)
+            fake = g(z)
+            real_logits, fake_logits = d(real), d(fake.detach())
+            d_loss = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+            d_loss = d_loss + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            logits = d(fake)
+            g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            times.append(time.perf_counter() - start)
+        # the same differencing as the framework: iterations n[0]..n[1]
+        return (times[n[1] - 1] - times[n[0] - 1]) / (n[1] - n[0])
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:.1f} ms ({min(values) * 1000:.1f}-{max(values) * 1000:.1f})"
+
+
+def overhead_table(repeats: int, tiny: bool, specs: list[str]) -> dict[str, float]:
+    print("\n| model | batch | plain loop | GANModule + Trainer | overhead |\n|---|---|---|---|---|")
+    medians = {}
+    for spec in specs:
+        n = (2, 6) if tiny else ((3, 8) if spec == "dcgan256" else (10, 40))
+        plain, framework = [], []
+        for _ in range(repeats):  # alternating, so drifts in machine load hit both
+            plain.append(plain_per_iter(spec, n, tiny))
+            framework.append(framework_per_iter(spec, n, [], tiny))
+        p, f = statistics.median(plain), statistics.median(framework)
+        medians[spec] = p
+        batch = 4 if tiny else SPECS[spec][1]
+        print(f"| {spec} | {batch} | {spread(plain)} | {spread(framework)} | {100 * (f / p - 1):+.1f}% |", flush=True)
+    return medians
+
+
+def fast_table(repeats: int, tiny: bool, plain: float, options: list[str]) -> None:
+    print("\n| dcgan64 option | per iteration | vs plain loop |\n|---|---|---|")
+    n = (2, 6) if tiny else (10, 40)
+    combos = {**{k: FAST[k] for k in options}}
+    for name, extra in combos.items():
+        runs = [framework_per_iter("dcgan64", n, extra, tiny) for _ in range(repeats)]
+        print(f"| {name} | {spread(runs)} | {plain / statistics.median(runs):.2f}x |", flush=True)
+
+
+def data_table(tiny: bool, step_images_per_s: float) -> None:
+    from gan.data.folder import ImageFolderDataModule
+
+    folder = SHARED / "shoes256"
+    if not folder.is_dir():
+        print(f"\n(data table skipped: {folder} missing)")
+        return
+    with tempfile.TemporaryDirectory() as cache:
+
+        def epoch(cache_dir, workers):
+            dm = ImageFolderDataModule(str(folder), image_size=64, batch_size=64, num_workers=workers,
+                                       preprocess="pad_white", cache_dir=cache_dir)
+            start = time.perf_counter()
+            dm.setup()
+            n = sum(len(images) for images, _ in dm.train_dataloader())
+            return n / (time.perf_counter() - start), dm.cache_hit
+
+        cold, _ = epoch(cache, 2)
+        warm, hit = epoch(cache, 0)
+        assert hit, "second load should hit the cache"
+    print("\n| data (shared JPEGs -> 64px) | images/s |\n|---|---|")
+    print(f"| cold: decode + resize (2 threads) | {cold:,.0f} |")
+    print(f"| cached (uint8 on disk) | {warm:,.0f} |")
+    print(f"| consumed by dcgan64 training | {step_images_per_s:,.0f} |")
+    print(f"| cached / consumed | {warm / step_images_per_s:.0f}x |")
+
+
+def fid_table(tiny: bool) -> None:
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    from gan.metrics.features import build, inception
+
+    n = 64 if tiny else 500
+    print("\n| FID feature network (CPU) | seconds per 1k generated samples |\n|---|---|")
+    weights = random_inception_weights()
+    for name, net in (("small_conv", build("small_conv")), ("inception (random weights, real size)",
+                                                            inception(weights) if not tiny else None)):
+        if net is None:
+            continue
+        metric = FrechetInceptionDistance(feature=net)
+        images = torch.randint(0, 255, (n, 3, 64, 64), dtype=torch.uint8)
+        start = time.perf_counter()
+        for chunk in images.split(100):
+            metric.update(chunk, real=False)
+        print(f"| {name} | {(time.perf_counter() - start) * 1000 / n:.1f} |", flush=True)
+
+
+def random_inception_weights() -> str:
+    """An Inception-v3 state dict with random weights: timings need the architecture, not the training."""
+    import torch_fidelity.feature_extractor_inceptionv3 as tf
+
+    path = Path(tempfile.gettempdir()) / "random_inception.pth"
+    if not path.exists():
+        original = tf.load_state_dict_from_url
+        tf.load_state_dict_from_url = lambda *a, **k: None
+        loader = tf.FeatureExtractorInceptionV3.load_state_dict
+        tf.FeatureExtractorInceptionV3.load_state_dict = lambda self, state: None
+        try:
+            net = tf.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+        finally:
+            tf.load_state_dict_from_url, tf.FeatureExtractorInceptionV3.load_state_dict = original, loader
+        torch.save(net.state_dict(), path)
+    return str(path)
+
+
+def peak_memory(tiny: bool) -> None:
+    args = ["debug=smoke", "data=synthetic"] if tiny else ["data=digits", "trainer.max_epochs=2", "logger=csv"]
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([sys.executable, "train.py", *args, f"hydra.run.dir={out}"], cwd=ROOT, check=True,
+                       capture_output=True, env={**os.environ, "TORCH_HOME": out})
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"\nPeak RSS of `python train.py {' '.join(args)}`: {rss:,.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes, one repeat: checks the script runs")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    repeats = 1 if args.tiny else args.repeats
+    torch.set_num_threads(os.cpu_count() or 1)
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+          f"{torch.__version__}, CUDA available: {torch.cuda.is_available()}")
+    specs = ["dcgan64", "mlp28"] if args.tiny else list(SPECS)
+    plain = overhead_table(repeats, args.tiny, specs)
+    options = ["baseline", "channels_last"] if args.tiny else list(FAST)
+    fast_table(repeats, args.tiny, plain["dcgan64"], options)
+    batch = 4 if args.tiny else 64
+    data_table(args.tiny, batch / plain["dcgan64"])
+    fid_table(args.tiny)
+    peak_memory(args.tiny)
+
+
+if __name__ == "__main__":
+    main()
