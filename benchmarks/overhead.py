@@ -51,12 +51,25 @@ FAST = {
 def config(spec: str, iterations: int, extra: list[str], tiny: bool, out: str):
     overrides, batch = SPECS[spec]
     if tiny:
-        overrides = [*overrides, "model.generator.ngf=8", "model.discriminator.ndf=8"] if "dcgan" in spec else overrides
+        overrides = (
+            [*overrides, "model.generator.ngf=8", "model.discriminator.ndf=8"]
+            if "dcgan" in spec
+            else overrides
+        )
         batch = 4
     return make_cfg(
-        "data=synthetic", f"data.num_samples={batch * iterations}", f"data.batch_size={batch}", *overrides,
-        "callbacks=none", "logger=none", "trainer.max_epochs=1", "trainer.accelerator=cpu",
-        "+trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *extra, output_dir=out,
+        "data=synthetic",
+        f"data.num_samples={batch * iterations}",
+        f"data.batch_size={batch}",
+        *overrides,
+        "callbacks=none",
+        "logger=none",
+        "trainer.max_epochs=1",
+        "trainer.accelerator=cpu",
+        "+trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        *extra,
+        output_dir=out,
     )
 
 
@@ -84,7 +97,9 @@ def plain_per_iter(spec: str, n: tuple[int, int], tiny: bool) -> float:
         opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
         dm = instantiate(cfg.data)
         dm.setup()
-        loader = torch.utils.data.DataLoader(dm.train_set, batch_size=dm.batch_size, shuffle=True, drop_last=True)
+        loader = torch.utils.data.DataLoader(
+            dm.train_set, batch_size=dm.batch_size, shuffle=True, drop_last=True
+        )
         times = []
         start = time.perf_counter()
         for i, (real, _) in enumerate(loader):
@@ -114,7 +129,7 @@ def overhead_table(repeats: int, tiny: bool, specs: list[str]) -> dict[str, floa
     print("\n| model | batch | plain loop | GANModule + Trainer | overhead |\n|---|---|---|---|---|")
     medians = {}
     for spec in specs:
-        n = (2, 6) if tiny else ((3, 8) if spec == "dcgan256" else (10, 40))
+        n = (2, 6) if tiny else {"dcgan64": (5, 25), "mlp28": (20, 220), "dcgan256": (2, 8)}[spec]
         plain, framework = [], []
         for _ in range(repeats):  # alternating, so drifts in machine load hit both
             plain.append(plain_per_iter(spec, n, tiny))
@@ -122,13 +137,16 @@ def overhead_table(repeats: int, tiny: bool, specs: list[str]) -> dict[str, floa
         p, f = statistics.median(plain), statistics.median(framework)
         medians[spec] = p
         batch = 4 if tiny else SPECS[spec][1]
-        print(f"| {spec} | {batch} | {spread(plain)} | {spread(framework)} | {100 * (f / p - 1):+.1f}% |", flush=True)
+        print(
+            f"| {spec} | {batch} | {spread(plain)} | {spread(framework)} | {100 * (f / p - 1):+.1f}% |",
+            flush=True,
+        )
     return medians
 
 
 def fast_table(repeats: int, tiny: bool, plain: float, options: list[str]) -> None:
     print("\n| dcgan64 option | per iteration | vs plain loop |\n|---|---|---|")
-    n = (2, 6) if tiny else (10, 40)
+    n = (2, 6) if tiny else (5, 20)
     combos = {**{k: FAST[k] for k in options}}
     for name, extra in combos.items():
         runs = [framework_per_iter("dcgan64", n, extra, tiny) for _ in range(repeats)]
@@ -145,8 +163,14 @@ def data_table(tiny: bool, step_images_per_s: float) -> None:
     with tempfile.TemporaryDirectory() as cache:
 
         def epoch(cache_dir, workers):
-            dm = ImageFolderDataModule(str(folder), image_size=64, batch_size=64, num_workers=workers,
-                                       preprocess="pad_white", cache_dir=cache_dir)
+            dm = ImageFolderDataModule(
+                str(folder),
+                image_size=64,
+                batch_size=64,
+                num_workers=workers,
+                preprocess="pad_white",
+                cache_dir=cache_dir,
+            )
             start = time.perf_counter()
             dm.setup()
             n = sum(len(images) for images, _ in dm.train_dataloader())
@@ -170,8 +194,10 @@ def fid_table(tiny: bool) -> None:
     n = 64 if tiny else 500
     print("\n| FID feature network (CPU) | seconds per 1k generated samples |\n|---|---|")
     weights = random_inception_weights()
-    for name, net in (("small_conv", build("small_conv")), ("inception (random weights, real size)",
-                                                            inception(weights) if not tiny else None)):
+    for name, net in (
+        ("small_conv", build("small_conv")),
+        ("inception (random weights, real size)", inception(weights) if not tiny else None),
+    ):
         if net is None:
             continue
         metric = FrechetInceptionDistance(feature=net)
@@ -201,10 +227,17 @@ def random_inception_weights() -> str:
 
 
 def peak_memory(tiny: bool) -> None:
-    args = ["debug=smoke", "data=synthetic"] if tiny else ["data=digits", "trainer.max_epochs=2", "logger=csv"]
+    args = (
+        ["debug=smoke", "data=synthetic"] if tiny else ["data=digits", "trainer.max_epochs=2", "logger=csv"]
+    )
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, "train.py", *args, f"hydra.run.dir={out}"], cwd=ROOT, check=True,
-                       capture_output=True, env={**os.environ, "TORCH_HOME": out})
+        subprocess.run(
+            [sys.executable, "train.py", *args, f"hydra.run.dir={out}"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            env={**os.environ, "TORCH_HOME": out},
+        )
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\nPeak RSS of `python train.py {' '.join(args)}`: {rss:,.0f} MiB")
 
@@ -218,8 +251,10 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
-          f"{torch.__version__}, CUDA available: {torch.cuda.is_available()}")
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+        f"{torch.__version__}, CUDA available: {torch.cuda.is_available()}"
+    )
     specs = ["dcgan64", "mlp28"] if args.tiny else list(SPECS)
     plain = overhead_table(repeats, args.tiny, specs)
     options = ["baseline", "channels_last"] if args.tiny else list(FAST)

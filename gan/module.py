@@ -81,6 +81,7 @@ class GANModule(L.LightningModule):
         else:
             labels = torch.zeros(0, dtype=torch.long)
             self.sample_nrow = max(1, int(math.sqrt(n)))
+        self.sample_seed = seed
         gen = torch.Generator().manual_seed(seed)
         n = len(labels) or n
         self.register_buffer("fixed_z", sample_latent(self.prior, n, self.latent_dim, generator=gen))
@@ -90,7 +91,10 @@ class GANModule(L.LightningModule):
         self.register_buffer("has_fixed_images", torch.tensor(False))
 
     def on_fit_start(self) -> None:
-        """The fast paths (perf.channels_last, perf.compile); state_dict keys stay the same either way."""
+        """Per-rank noise under DDP; the fast paths (perf.channels_last, perf.compile), which leave
+        state_dict keys unchanged."""
+        if self.trainer.world_size > 1:  # same seed on every rank would give every rank the same z
+            torch.manual_seed(self.sample_seed + self.global_rank)
         if self.channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
@@ -194,8 +198,6 @@ class GANModule(L.LightningModule):
             fake = self.generator(self.sample_latent(real.shape[0]), g_cond)
 
         # ---- D step ----
-        if not self._finite("G's output", fake):
-            return self._skip_iteration()
         with torch.set_grad_enabled(step_d):
             real_logits = self.discriminator(self._d_input(real), d_cond)
             fake_logits = self.discriminator(self._d_input(fake.detach()), d_cond)
@@ -205,7 +207,7 @@ class GANModule(L.LightningModule):
                 penalties = [self.loss.penalty(self.discriminator, real, fake.detach(), d_cond)]
                 penalties += [t.d_penalty(self.discriminator, real, d_cond) for t in tricks]
                 d_loss = d_loss + sum(p for p in penalties if p is not None)
-        if not self._finite("train/d_loss", d_loss):
+        if not self._finite("train/d_loss", d_loss, fake):
             return self._skip_iteration()
         if step_d:
             self._optimizer_step(opt_d, d_loss, sched_d, "d_grad_norm" if log_now else None)
@@ -223,17 +225,21 @@ class GANModule(L.LightningModule):
             self.untoggle_optimizer(opt_g)
             self.g_steps += 1
             self._after_step("g", g_loss.detach())
-            self.log("train/g_loss", g_loss.detach(), prog_bar=True)
+            if log_now:
+                self.log("train/g_loss", g_loss.detach(), prog_bar=True)
 
         self.iteration += 1
-        self.log("train/d_loss", d_loss.detach(), prog_bar=True)
-        if log_now:
+        if log_now:  # only on the iterations Lightning writes out: no per-step logging cost
+            self.log("train/d_loss", d_loss.detach(), prog_bar=True)
             self._log_details(real_logits, fake_logits, opt_g, opt_d)
 
-    def _finite(self, what: str, value: torch.Tensor) -> bool:
-        """The divergence guard (one device sync per check; nan_policy=off skips it)."""
+    def _finite(self, what: str, value: torch.Tensor, fake: torch.Tensor | None = None) -> bool:
+        """The divergence guard: one device sync per loss (nan_policy=off skips it). A NaN in G's output
+        shows up in D's loss, so G's output is only inspected to name the culprit."""
         if self.nan_policy == "off" or torch.isfinite(value).all():
             return True
+        if fake is not None and not torch.isfinite(fake).all():
+            what = "G's output"
         if self.nan_policy == "stop":
             raise DivergenceError(
                 f"{what} is NaN/Inf at iteration {self.iteration} (global step {self.global_step}); training "

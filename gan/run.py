@@ -1,6 +1,9 @@
 """One training run from a composed config; `train.py` is the command-line entry point."""
 
+import json
 import logging
+import time
+from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
@@ -28,6 +31,7 @@ def train(cfg: DictConfig) -> float | None:
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir(cfg))
     trainer = build_trainer(cfg)
     print(f"Run directory: {output_dir(cfg)}", flush=True)
+    start = time.perf_counter()
     hparams = OmegaConf.to_container(cfg, resolve=True)
     hparams["git_commit"] = git_commit()
     for logger in trainer.loggers:
@@ -38,6 +42,24 @@ def train(cfg: DictConfig) -> float | None:
         raise SystemExit(128 + stop.signum) from None
     finally:
         finish_wandb()
+    write_summary(Path(output_dir(cfg)), trainer, module, time.perf_counter() - start)
     metric = cfg.get("optimized_metric")
     value = trainer.callback_metrics.get(metric) if metric else None
+    if metric and value is None:
+        log.warning("optimized_metric=%s was not logged (is FID off?); returning None to the sweeper", metric)
     return float(value) if value is not None else None
+
+
+def write_summary(run_dir: Path, trainer, module, seconds: float) -> None:
+    """What `gan.sweep_report` reads: counters, wall time and the last value of every metric."""
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    summary = {
+        "iteration": module.iteration,
+        "d_steps": module.d_steps,
+        "g_steps": module.g_steps,
+        "wall_seconds": seconds,
+        "metrics": metrics,
+        "status": "finished",
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -7,9 +7,19 @@ from tests.conftest import ROOT
 
 
 def test_benchmark_runs_tiny():
-    done = subprocess.run([sys.executable, "benchmarks/overhead.py", "--tiny"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "benchmarks/overhead.py", "--tiny"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    for heading in ("| model | batch | plain loop |", "| dcgan64 option |", "| data (shared JPEGs", "Peak RSS"):
+    for heading in (
+        "| model | batch | plain loop |",
+        "| dcgan64 option |",
+        "| data (shared JPEGs",
+        "Peak RSS",
+    ):
         assert heading in done.stdout
     assert "| dcgan64 | 4 |" in done.stdout and "| channels_last |" in done.stdout

@@ -180,3 +180,22 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         cloud_io._atomic_save({"step": 2, "w": torch.zeros(3)}, path)
     assert torch.load(path, weights_only=True)["step"] == 1
     assert sorted(os.listdir(tmp_path)) == ["last.ckpt"]
+
+
+def test_nan_in_g_output_is_named(tmp_path):
+    import lightning as L
+
+    cfg = smoke(output_dir=tmp_path)
+    module = build_module(cfg)
+    with torch.no_grad():
+        next(module.generator.parameters()).fill_(float("nan"))
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.raises(DivergenceError, match="G's output is NaN/Inf at iteration 0"):
+        trainer.fit(module, datamodule=build_datamodule(cfg))

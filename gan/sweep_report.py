@@ -1,0 +1,133 @@
+"""Summarise a Hydra multirun: one row per job with its swept values, final/best FID (or last losses),
+iterations and wall time; written as Markdown, a bar chart and a contact sheet of each job's last grid.
+
+    python -m gan.sweep_report logs/train/multiruns/<date>
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from gan.errors import ConfigError
+
+
+def read_jobs(sweep_dir: Path) -> list[dict]:
+    jobs = []
+    for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=lambda p: p.name):
+        overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+        summary_path = job_dir / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {"status": "unfinished"}
+        grids = sorted((job_dir / "samples").glob("iter_*.png"))
+        jobs.append(
+            {
+                "dir": job_dir,
+                "overrides": dict(o.split("=", 1) for o in overrides),
+                "summary": summary,
+                "grid": grids[-1] if grids else None,
+            }
+        )
+    if not jobs:
+        raise ConfigError(f"{sweep_dir}: no job directories (with .hydra/) found; is this a multirun dir?")
+    return jobs
+
+
+def swept_keys(jobs: list[dict]) -> list[str]:
+    keys = sorted({k for job in jobs for k in job["overrides"]})
+    return [k for k in keys if len({job["overrides"].get(k) for job in jobs}) > 1]
+
+
+def score(job: dict) -> tuple[str, float | None]:
+    metrics = job["summary"].get("metrics", {})
+    for key in ("val/best_fid", "val/fid", "train/g_loss"):
+        if key in metrics:
+            return key, metrics[key]
+    return "", None
+
+
+def fmt(value) -> str:
+    return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def markdown(jobs: list[dict]) -> str:
+    keys = swept_keys(jobs)
+    header = ["job", *keys, "final FID", "best FID", "d_loss", "g_loss", "iterations", "wall time"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for job in jobs:
+        s, m = job["summary"], job["summary"].get("metrics", {})
+        wall = f"{s['wall_seconds']:.0f} s" if "wall_seconds" in s else s.get("status", "")
+        row = [
+            job["dir"].name,
+            *(job["overrides"].get(k, "") for k in keys),
+            fmt(m.get("val/fid")),
+            fmt(m.get("val/best_fid")),
+            fmt(m.get("train/d_loss")),
+            fmt(m.get("train/g_loss")),
+            fmt(s.get("iteration")),
+            wall,
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def bar_chart(jobs: list[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = swept_keys(jobs)
+    labels = [
+        "\n".join(f"{k}={job['overrides'].get(k, '')}" for k in keys) or job["dir"].name for job in jobs
+    ]
+    metric = next((score(job)[0] for job in jobs if score(job)[1] is not None), "")
+    values = [score(job)[1] or 0.0 for job in jobs]
+    fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(jobs)), 4))
+    ax.bar(range(len(jobs)), values)
+    ax.set_xticks(range(len(jobs)), labels, fontsize=7)
+    ax.set_ylabel(metric or "no metric")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def contact_sheet(jobs: list[dict], path: Path) -> Path | None:
+    from PIL import Image, ImageDraw
+
+    grids = [(job, Image.open(job["grid"]).convert("RGB")) for job in jobs if job["grid"] is not None]
+    if not grids:
+        return None
+    side = 256
+    sheet = Image.new("RGB", (side * len(grids), side + 16), "white")
+    for i, (job, grid) in enumerate(grids):
+        sheet.paste(grid.resize((side, side)), (i * side, 16))
+        ImageDraw.Draw(sheet).text((i * side + 4, 2), f"job {job['dir'].name}", fill="black")
+    sheet.save(path)
+    return path
+
+
+def report(sweep_dir: str | Path) -> str:
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise ConfigError(f"{sweep_dir}: no such sweep directory")
+    jobs = read_jobs(sweep_dir)
+    table = markdown(jobs)
+    (sweep_dir / "report.md").write_text(f"# Sweep {sweep_dir.name}\n\n{table}\n")
+    bar_chart(jobs, sweep_dir / "report.png")
+    contact_sheet(jobs, sweep_dir / "contact_sheet.png")
+    return table
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m gan.sweep_report <sweep dir>")
+    try:
+        print(report(sys.argv[1]))
+    except ConfigError as err:
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":
+    main()
