@@ -102,7 +102,7 @@ def plain_per_iter(spec: str, n: tuple[int, int], tiny: bool) -> float:
         )
         times = []
         start = time.perf_counter()
-        for i, (real, _) in enumerate(loader):
+        for real, _ in loader:
             z = torch.randn(real.shape[0], cfg.model.latent_dim)
             fake = g(z)
             real_logits, fake_logits = d(real), d(fake.detach())
