@@ -87,8 +87,10 @@ def framework_per_iter(spec: str, n: tuple[int, int], extra: list[str], tiny: bo
     return (long - short) / (n[1] - n[0])
 
 
-def plain_per_iter(spec: str, n: tuple[int, int], tiny: bool) -> float:
-    """The loop a user would write by hand: same nets, data, Adam, non-saturating BCE, D step then G step."""
+def plain_per_iter(spec: str, n: tuple[int, int], tiny: bool, freeze_d: bool = False) -> float:
+    """The loop a user would write by hand: same nets, data, Adam, non-saturating BCE, D step then G step.
+    `freeze_d`: D's parameters stop requiring grad in the G step (what GANModule does via toggle_optimizer),
+    so no D weight gradients are computed there; the plain DCGAN-tutorial loop computes them."""
     with tempfile.TemporaryDirectory() as out:
         cfg = config(spec, n[1], [], tiny, out)
         torch.manual_seed(cfg.seed)
@@ -111,11 +113,13 @@ def plain_per_iter(spec: str, n: tuple[int, int], tiny: bool) -> float:
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
+            d.requires_grad_(not freeze_d)
             logits = d(fake)
             g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
+            d.requires_grad_(True)
             times.append(time.perf_counter() - start)
         # the same differencing as the framework: iterations n[0]..n[1]
         return (times[n[1] - 1] - times[n[0] - 1]) / (n[1] - n[0])
@@ -126,7 +130,11 @@ def spread(values: list[float]) -> str:
 
 
 def overhead_table(repeats: int, tiny: bool, specs: list[str]) -> dict[str, float]:
-    print("\n| model | batch | plain loop | GANModule + Trainer | overhead |\n|---|---|---|---|---|")
+    print(
+        "\n| model | batch | plain loop | plain, D frozen in G step | GANModule + Trainer "
+        "| overhead vs best plain |"
+        "\n|---|---|---|---|---|---|"
+    )
     medians = {}
     for spec in specs:
         n = (2, 6) if tiny else {"dcgan64": (5, 25), "mlp28": (20, 220), "dcgan256": (2, 8)}[spec]
@@ -246,6 +254,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, one repeat: checks the script runs")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sections", default="overhead,fast,data,fid,memory", help="comma-separated subset")
     args = parser.parse_args()
     repeats = 1 if args.tiny else args.repeats
     torch.set_num_threads(os.cpu_count() or 1)
@@ -255,14 +264,18 @@ def main() -> None:
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
         f"{torch.__version__}, CUDA available: {torch.cuda.is_available()}"
     )
+    sections = set(args.sections.split(","))
     specs = ["dcgan64", "mlp28"] if args.tiny else list(SPECS)
-    plain = overhead_table(repeats, args.tiny, specs)
+    plain = overhead_table(repeats, args.tiny, specs if "overhead" in sections else ["dcgan64"])
     options = ["baseline", "channels_last"] if args.tiny else list(FAST)
-    fast_table(repeats, args.tiny, plain["dcgan64"], options)
-    batch = 4 if args.tiny else 64
-    data_table(args.tiny, batch / plain["dcgan64"])
-    fid_table(args.tiny)
-    peak_memory(args.tiny)
+    if "fast" in sections:
+        fast_table(repeats, args.tiny, plain["dcgan64"], options)
+    if "data" in sections:
+        data_table(args.tiny, (4 if args.tiny else 64) / plain["dcgan64"])
+    if "fid" in sections:
+        fid_table(args.tiny)
+    if "memory" in sections:
+        peak_memory(args.tiny)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,25 @@ def make_cfg(*overrides: str, output_dir: Path | str = "/tmp/gan-test") -> DictC
     return cfg
 
 
+def fit(module, cfg: DictConfig, iterations: int = 1):
+    """Train `module` for a few iterations on `cfg`'s data with a bare Trainer; returns the Trainer."""
+    import lightning as L
+
+    from gan.build import build_datamodule
+
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=iterations,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    )
+    trainer.fit(module, datamodule=build_datamodule(cfg))
+    return trainer
+
+
 def smoke(*overrides: str, output_dir: Path) -> DictConfig:
     return make_cfg("debug=smoke", "data=synthetic", *overrides, output_dir=output_dir)
 

@@ -23,3 +23,4 @@ def test_benchmark_runs_tiny():
     ):
         assert heading in done.stdout
     assert "| dcgan64 | 4 |" in done.stdout and "| channels_last |" in done.stdout
+    assert "D frozen in G step" in done.stdout

@@ -167,3 +167,9 @@ def test_smoke_training_on_real_folders(data, shoes, faces, tmp_path):
 
 def test_smoke_training_on_fashion_mnist(fashion_mnist, tmp_path):
     train(make_cfg("debug=smoke", "data=fashion_mnist", "callbacks=none", output_dir=tmp_path))
+
+
+def test_design_card_command_runs_as_is(shoes, tmp_path):
+    """`python train.py model=dcgan256 data=heels trick=instance_noise`, data where the user keeps it."""
+    overrides = ["model=dcgan256", "data=heels", "trick=instance_noise", f"data.root={shoes}"]
+    train(make_cfg(*overrides, "debug=smoke", "data.batch_size=4", "callbacks=none", output_dir=tmp_path))

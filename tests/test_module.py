@@ -1,11 +1,10 @@
 """GANModule: a train step moves both nets; a D step leaves G alone and a G step leaves D alone."""
 
-import lightning as L
 import torch
 
-from gan.build import build_datamodule, build_module
+from gan.build import build_module
 from gan.tricks.base import Trick
-from tests.conftest import smoke
+from tests.conftest import fit, smoke
 
 
 def params(net: torch.nn.Module) -> list[torch.Tensor]:
@@ -14,20 +13,6 @@ def params(net: torch.nn.Module) -> list[torch.Tensor]:
 
 def same(a, b) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-
-
-def fit(module, cfg, iterations: int = 1) -> L.Trainer:
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=iterations,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=1,
-    )
-    trainer.fit(module, datamodule=build_datamodule(cfg))
-    return trainer
 
 
 class NoDStep(Trick):

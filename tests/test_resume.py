@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 
-from gan.build import build_datamodule, build_module
+from gan.build import build_module
 from gan.module import DivergenceError
-from tests.conftest import ROOT, smoke
+from tests.conftest import ROOT, fit, smoke
 
 # 4 batches per epoch, 3 epochs = 12 iterations; stateful tricks and scheduler; a checkpoint every iteration
 RUN = [
@@ -116,42 +116,22 @@ def test_bad_ckpt_path_fails_naming_it(tmp_path):
 
 
 def test_nan_stops_before_the_bad_update_and_names_the_loss(tmp_path):
-    import lightning as L
-
     cfg = smoke(output_dir=tmp_path)
     module = build_module(cfg)
     with torch.no_grad():
         next(module.discriminator.parameters()).fill_(float("nan"))
     g0 = [p.clone() for p in module.generator.parameters()]
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
     with pytest.raises(DivergenceError, match="train/d_loss is NaN/Inf at iteration 0"):
-        trainer.fit(module, datamodule=build_datamodule(cfg))
+        fit(module, cfg, iterations=2)
     assert all(torch.equal(a, b) for a, b in zip(g0, module.generator.parameters(), strict=True))
 
 
 def test_nan_skip_policy_counts_and_continues(tmp_path):
-    import lightning as L
-
     cfg = smoke("nan_policy=skip", output_dir=tmp_path)
     module = build_module(cfg)
     with torch.no_grad():
         next(module.discriminator.parameters()).fill_(float("inf"))
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(module, datamodule=build_datamodule(cfg))
+    fit(module, cfg, iterations=2)
     assert (module.iteration, module.skipped_iterations, module.d_steps) == (2, 2, 0)
 
 
@@ -183,19 +163,9 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_nan_in_g_output_is_named(tmp_path):
-    import lightning as L
-
     cfg = smoke(output_dir=tmp_path)
     module = build_module(cfg)
     with torch.no_grad():
         next(module.generator.parameters()).fill_(float("nan"))
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
     with pytest.raises(DivergenceError, match="G's output is NaN/Inf at iteration 0"):
-        trainer.fit(module, datamodule=build_datamodule(cfg))
+        fit(module, cfg, iterations=2)

@@ -1,10 +1,9 @@
 """Every trick's numbers, refusals of meaningless combinations, and trick state through checkpoints."""
 
-import lightning as L
 import pytest
 import torch
 
-from gan.build import build_datamodule, build_module
+from gan.build import build_module
 from gan.errors import ConfigError
 from gan.losses import Targets
 from gan.run import train
@@ -17,7 +16,7 @@ from gan.tricks.label_smoothing import LabelSmoothing
 from gan.tricks.n_critic import NCritic
 from gan.tricks.noisy_labels import NoisyLabels
 from gan.tricks.r1 import r1_penalty
-from tests.conftest import smoke
+from tests.conftest import fit, smoke
 
 LIKE = torch.zeros(10_000)
 
@@ -128,15 +127,7 @@ def test_frozen_d_keeps_weights_bit_for_bit(tmp_path):
     freeze.d_mean.fill_(0.1)
     freeze.g_mean.fill_(10.0)  # D far ahead: frozen
     d0 = [p.detach().clone() for p in module.discriminator.parameters()]
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(module, datamodule=build_datamodule(cfg))
+    fit(module, cfg)
     assert all(torch.equal(a, b) for a, b in zip(d0, module.discriminator.parameters(), strict=True))
     assert (module.d_steps, module.g_steps) == (0, 1)
 
