@@ -190,7 +190,9 @@ class GANModule(L.LightningModule):
             self.has_fixed_images.fill_(True)
         step_d = all(t.should_step_d() for t in tricks)
         step_g = all(t.should_step_g() for t in tricks)
-        log_now = (self.iteration + 1) % self.trainer.log_every_n_steps == 0  # when Lightning writes logs
+        # when Lightning writes logs, plus the first and each epoch's last batch (plots and short runs)
+        every = self.trainer.log_every_n_steps
+        log_now = (self.iteration + 1) % every == 0 or self.iteration == 0 or self.trainer.is_last_batch
         g_cond, d_cond = self._conditions(real, labels)
 
         # One G forward serves both steps: detached for D, with its graph for G.

@@ -141,21 +141,15 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
     path = tmp_path / "last.ckpt"
     cloud_io._atomic_save({"step": 1, "w": torch.ones(3)}, path)
-    real_open = cloud_io.fsspec.core.url_to_fs
+    fs, _ = cloud_io.fsspec.core.url_to_fs(str(path))  # fsspec caches this instance: patch it undoably
+    original_open = fs.open
 
-    def dying_fs(*args, **kwargs):
-        fs, url = real_open(*args, **kwargs)
-        original = fs.open
+    def open_then_die(*args, **kwargs):
+        handle = original_open(*args, **kwargs)
+        handle.write(b"partial")
+        raise OSError("killed mid-write")
 
-        def open_then_die(*a, **k):
-            handle = original(*a, **k)
-            handle.write(b"partial")
-            raise OSError("killed mid-write")
-
-        fs.open = open_then_die
-        return fs, url
-
-    monkeypatch.setattr(cloud_io.fsspec.core, "url_to_fs", dying_fs)
+    monkeypatch.setattr(fs, "open", open_then_die)
     with pytest.raises(OSError):
         cloud_io._atomic_save({"step": 2, "w": torch.zeros(3)}, path)
     assert torch.load(path, weights_only=True)["step"] == 1
