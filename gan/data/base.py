@@ -1,0 +1,120 @@
+"""The shared datamodule: batching, workers, pinned memory, seeded shuffling, class subsets."""
+
+import os
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from gan.data.sampler import ResumableRandomSampler
+from gan.errors import ConfigError
+
+
+class GANDataModule(L.LightningDataModule):
+    """Subclasses implement `build_dataset()` returning a Dataset of (image [C,H,W] in [-1,1], int label)."""
+
+    #: names of the classes, index = label id; empty for unlabelled data
+    class_names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        image_size: int,
+        channels: int,
+        num_classes: int = 0,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        classes: list[int | str] | None = None,
+        normalize: bool = True,
+    ):
+        super().__init__()
+        self.normalize = normalize  # False: images in [0, 1] instead of [-1, 1] (S0 experiment 1)
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size={batch_size}: must be at least 1")
+        self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
+        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.classes = self.resolve_classes(classes)
+        self.train_set: Dataset | None = None
+        self.seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by seed_everything (the run's `seed`)
+        self._resume: dict | None = None
+
+    def resolve_classes(self, classes: list[int | str] | None) -> list[int]:
+        """`data.classes` as label ids; names or ids accepted, anything else fails listing the valid ones."""
+        if not classes:
+            return list(range(self.num_classes))
+        valid = {name: i for i, name in enumerate(self.class_names)}
+        ids = []
+        for c in classes:
+            if isinstance(c, int) and 0 <= c < self.num_classes:
+                ids.append(c)
+            elif isinstance(c, str) and c in valid:
+                ids.append(valid[c])
+            else:
+                listing = ", ".join(f"{i}={n}" for i, n in enumerate(self.class_names)) or "none (unlabelled data)"
+                raise ConfigError(f"data.classes: {c!r} is not a class of this dataset; valid classes: {listing}")
+        return ids
+
+    def build_dataset(self) -> Dataset:
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            dataset = self.build_dataset()
+            if self.num_classes and len(self.classes) < self.num_classes:
+                keep = set(self.classes)
+                labels = dataset_labels(dataset)
+                dataset = Subset(dataset, [i for i, y in enumerate(labels) if int(y) in keep])
+            if len(dataset) < self.batch_size:
+                raise ConfigError(
+                    f"the dataset has {len(dataset)} images, fewer than data.batch_size={self.batch_size}"
+                )
+            self.train_set = dataset if self.normalize else ZeroOne(dataset)
+
+    def state_dict(self) -> dict:
+        """Where the epoch stands, saved in every checkpoint, so a resumed run continues mid-epoch."""
+        if self.trainer is None:
+            return {}
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.ready
+        return {"epoch": self.trainer.current_epoch, "batches_done": done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = state or None
+
+    def train_dataloader(self) -> DataLoader:
+        self.sampler = ResumableRandomSampler(len(self.train_set), seed=self.seed)
+        if self._resume is not None:
+            self.sampler.resume_at(self._resume["epoch"], self._resume["batches_done"] * self.batch_size)
+            self._resume = None
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=self.sampler,
+            # its own generator: creating an iterator must not draw from the global RNG (exact resume)
+            generator=torch.Generator().manual_seed(self.seed),
+            drop_last=True,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+
+class ZeroOne(Dataset):
+    """Images mapped from [-1, 1] back to [0, 1]: the unnormalised input of S0's first experiment."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        image, label = self.dataset[i]
+        return (image + 1) / 2, label
+
+
+def dataset_labels(dataset: Dataset) -> torch.Tensor:
+    if hasattr(dataset, "labels"):
+        return torch.as_tensor(dataset.labels)
+    if hasattr(dataset, "tensors"):
+        return dataset.tensors[1]
+    return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))])

@@ -1,0 +1,172 @@
+"""Datamodules over folders of image files: any folder, Zappos shoes, CelebA faces, DeepFashion, blouses.
+
+Every image is decoded, converted and resized once, then kept as a uint8 array in `data.cache_dir`
+(keyed by the files' names, sizes and mtimes and the preprocessing), so later epochs and runs never decode
+a JPEG again.
+
+    python train.py data=image_folder data.root=/path/to/images data.image_size=64
+    python train.py data=sneakers data.root=/data/ut-zap50k-images-square
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from gan.data.base import GANDataModule
+from gan.data.images import list_images, load_or_build_cache, preprocess
+from gan.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class UInt8Images(Dataset):
+    """(image in [-1, 1], label) from an NxCxHxW uint8 array (possibly memory-mapped)."""
+
+    def __init__(self, images: np.ndarray, labels: list[int]):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        image = torch.from_numpy(np.array(self.images[i], dtype=np.float32))
+        return image / 127.5 - 1.0, self.labels[i]
+
+
+class ImageFolderDataModule(GANDataModule):
+    """Any folder tree of images, searched recursively; `labels_from_subfolders` makes each top-level
+    subfolder a class."""
+
+    what = "image files (.jpg, .png, ...), in any subfolders"
+
+    def __init__(
+        self,
+        root: str,
+        image_size: int = 64,
+        channels: int = 3,
+        num_classes: int = 0,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        classes: list[int | str] | None = None,
+        normalize: bool = True,
+        preprocess: str = "resize_crop",
+        crop: int | None = None,
+        labels_from_subfolders: bool = False,
+        cache_dir: str | None = None,
+        strict: bool = False,
+    ):
+        self.root = Path(root).expanduser()
+        self.labels_from_subfolders = labels_from_subfolders
+        if labels_from_subfolders:
+            self.class_names = tuple(self._subfolders())
+            num_classes = len(self.class_names)
+        super().__init__(image_size, channels, num_classes, batch_size, num_workers, pin_memory, classes, normalize)
+        self.preprocess, self.crop, self.strict = preprocess, crop, strict
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.cache_hit: bool | None = None
+        self.bad_files: dict[str, str] = {}
+
+    def _subfolders(self) -> list[str]:
+        self.check_root()
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+
+    def check_root(self) -> None:
+        if not self.root.is_dir():
+            raise ConfigError(f"data.root={self.root} does not exist; expected a folder of {self.what}")
+
+    def files(self) -> list[Path]:
+        self.check_root()
+        files = list_images(self.root)
+        if not files:
+            raise ConfigError(f"data.root={self.root} has no images; expected {self.what}")
+        return files
+
+    def label_of(self, path: Path) -> int:
+        if not self.labels_from_subfolders:
+            return 0
+        return self.class_names.index(path.relative_to(self.root).parts[0])
+
+    def build_dataset(self) -> Dataset:
+        files = self.files()
+        recipe = {"preprocess": self.preprocess, "size": self.image_size, "crop": self.crop, "c": self.channels}
+
+        def transform(image):
+            return preprocess(image, self.preprocess, self.image_size, self.crop)
+
+        images, kept, self.bad_files, self.cache_hit = load_or_build_cache(
+            files, self.root, recipe, self.channels, transform, self.cache_dir, self.num_workers or 2
+        )
+        self.report_bad_files()
+        labels = [self.label_of(files[i]) for i in kept]
+        log.info("%s: %d images from %s (%s)", type(self).__name__, len(kept), self.root,
+                 "cache hit" if self.cache_hit else "decoded")
+        return UInt8Images(images, labels)
+
+    def report_bad_files(self) -> None:
+        if not self.bad_files:
+            return
+        listing = "\n".join(f"  {name}: {why}" for name, why in sorted(self.bad_files.items()))
+        message = f"{len(self.bad_files)} unreadable image file(s) under {self.root}:\n{listing}"
+        if self.strict:
+            raise ConfigError(message + "\n(data.strict=true; set it false to skip them)")
+        log.warning("%s\nSkipped them; set data.strict=true to fail instead.", message)
+
+
+def _norm(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+ZAPPOS_CATEGORIES = {"Boots", "Sandals", "Shoes", "Slippers"}
+
+
+class ZapposDataModule(ImageFolderDataModule):
+    """UT Zappos50K shoes picked by subcategory (`<Category>/<Subcategory>/<Brand>/<id>.jpg`).
+
+    `root` may be the unpacked `ut-zap50k-images[-square]` folder or its parent. A folder with no
+    subcategory folders (a flat folder of already-picked images, S1's `images/00000.jpg`) is used whole.
+    """
+
+    url = "http://vision.cs.utexas.edu/projects/finegrained/utzap50k/ut-zap50k-images-square.zip"
+
+    def __init__(
+        self,
+        root: str,
+        subcategories: list[str],
+        image_size: int = 64,
+        channels: int = 3,
+        num_classes: int = 0,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        normalize: bool = True,
+        preprocess: str = "pad_white",
+        cache_dir: str | None = None,
+        strict: bool = False,
+    ):
+        super().__init__(
+            root, image_size, channels, num_classes, batch_size, num_workers, pin_memory,
+            normalize=normalize, preprocess=preprocess, cache_dir=cache_dir, strict=strict,
+        )
+        self.subcategories = list(subcategories)
+        self.what = (f"UT Zappos50K images: unzip {self.url} there (the ut-zap50k-images-square folder or its "
+                     f"parent), or point data.root at a flat folder of shoe images")
+
+    def files(self) -> list[Path]:
+        self.check_root()
+        wanted = {_norm(s) for s in self.subcategories}
+        dirs = [p for p in self.root.rglob("*") if p.is_dir()]
+        picked = [d for d in dirs if _norm(d.name) in wanted]
+        if picked:
+            files = sorted({f for d in picked for f in list_images(d)})
+            if files:
+                return files
+        subcats = sorted({d.name for d in dirs if d.parent.name in ZAPPOS_CATEGORIES})
+        if subcats:
+            found = subcats[:40]
+            raise ConfigError(f"data.root={self.root}: no subcategory folder named {self.subcategories}; "
+                              f"folders found: {found}. Set data.subcategories.")
+        return super().files()
