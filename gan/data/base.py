@@ -50,8 +50,12 @@ class GANDataModule(L.LightningDataModule):
             elif isinstance(c, str) and c in valid:
                 ids.append(valid[c])
             else:
-                listing = ", ".join(f"{i}={n}" for i, n in enumerate(self.class_names)) or "none (unlabelled data)"
-                raise ConfigError(f"data.classes: {c!r} is not a class of this dataset; valid classes: {listing}")
+                listing = (
+                    ", ".join(f"{i}={n}" for i, n in enumerate(self.class_names)) or "none (unlabelled data)"
+                )
+                raise ConfigError(
+                    f"data.classes: {c!r} is not a class of this dataset; valid classes: {listing}"
+                )
         return ids
 
     def build_dataset(self) -> Dataset:

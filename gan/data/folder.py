@@ -64,7 +64,9 @@ class ImageFolderDataModule(GANDataModule):
         if labels_from_subfolders:
             self.class_names = tuple(self._subfolders())
             num_classes = len(self.class_names)
-        super().__init__(image_size, channels, num_classes, batch_size, num_workers, pin_memory, classes, normalize)
+        super().__init__(
+            image_size, channels, num_classes, batch_size, num_workers, pin_memory, classes, normalize
+        )
         self.preprocess, self.crop, self.strict = preprocess, crop, strict
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.cache_hit: bool | None = None
@@ -92,7 +94,12 @@ class ImageFolderDataModule(GANDataModule):
 
     def build_dataset(self) -> Dataset:
         files = self.files()
-        recipe = {"preprocess": self.preprocess, "size": self.image_size, "crop": self.crop, "c": self.channels}
+        recipe = {
+            "preprocess": self.preprocess,
+            "size": self.image_size,
+            "crop": self.crop,
+            "c": self.channels,
+        }
 
         def transform(image):
             return preprocess(image, self.preprocess, self.image_size, self.crop)
@@ -102,8 +109,13 @@ class ImageFolderDataModule(GANDataModule):
         )
         self.report_bad_files()
         labels = [self.label_of(files[i]) for i in kept]
-        log.info("%s: %d images from %s (%s)", type(self).__name__, len(kept), self.root,
-                 "cache hit" if self.cache_hit else "decoded")
+        log.info(
+            "%s: %d images from %s (%s)",
+            type(self).__name__,
+            len(kept),
+            self.root,
+            "cache hit" if self.cache_hit else "decoded",
+        )
         return UInt8Images(images, labels)
 
     def report_bad_files(self) -> None:
@@ -148,12 +160,23 @@ class ZapposDataModule(ImageFolderDataModule):
         strict: bool = False,
     ):
         super().__init__(
-            root, image_size, channels, num_classes, batch_size, num_workers, pin_memory,
-            normalize=normalize, preprocess=preprocess, cache_dir=cache_dir, strict=strict,
+            root,
+            image_size,
+            channels,
+            num_classes,
+            batch_size,
+            num_workers,
+            pin_memory,
+            normalize=normalize,
+            preprocess=preprocess,
+            cache_dir=cache_dir,
+            strict=strict,
         )
         self.subcategories = list(subcategories)
-        self.what = (f"UT Zappos50K images: unzip {self.url} there (the ut-zap50k-images-square folder or its "
-                     f"parent), or point data.root at a flat folder of shoe images")
+        self.what = (
+            f"UT Zappos50K images: unzip {self.url} there (the ut-zap50k-images-square folder or its "
+            f"parent), or point data.root at a flat folder of shoe images"
+        )
 
     def files(self) -> list[Path]:
         self.check_root()
@@ -167,6 +190,8 @@ class ZapposDataModule(ImageFolderDataModule):
         subcats = sorted({d.name for d in dirs if d.parent.name in ZAPPOS_CATEGORIES})
         if subcats:
             found = subcats[:40]
-            raise ConfigError(f"data.root={self.root}: no subcategory folder named {self.subcategories}; "
-                              f"folders found: {found}. Set data.subcategories.")
+            raise ConfigError(
+                f"data.root={self.root}: no subcategory folder named {self.subcategories}; "
+                f"folders found: {found}. Set data.subcategories."
+            )
         return super().files()

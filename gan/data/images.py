@@ -97,7 +97,13 @@ def decode_all(files: list[Path], channels: int, transform, workers: int) -> tup
 
 
 def load_or_build_cache(
-    files: list[Path], root: Path, recipe: dict, channels: int, transform, cache_dir: Path | None, workers: int
+    files: list[Path],
+    root: Path,
+    recipe: dict,
+    channels: int,
+    transform,
+    cache_dir: Path | None,
+    workers: int,
 ) -> tuple[np.ndarray, list[int], dict[str, str], bool]:
     """(NxCxHxW uint8 images, kept file indices, bad files, whether the cache was hit)."""
     key = cache_key(files, root, recipe)
@@ -107,7 +113,11 @@ def load_or_build_cache(
             meta = json.loads(meta_path.read_text())
             return np.load(array_path, mmap_mode="r"), meta["kept"], meta["bad"], True
     good, bad = decode_all(files, channels, transform, workers)
-    array = np.stack([r for _, r in good]).transpose(0, 3, 1, 2) if good else np.zeros((0, channels, 1, 1), np.uint8)
+    array = (
+        np.stack([r for _, r in good]).transpose(0, 3, 1, 2)
+        if good
+        else np.zeros((0, channels, 1, 1), np.uint8)
+    )
     kept = [i for i, _ in good]
     if cache_dir is not None and good:
         cache_dir.mkdir(parents=True, exist_ok=True)

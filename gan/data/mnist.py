@@ -18,8 +18,10 @@ from torch.utils.data import TensorDataset
 from gan.data.base import GANDataModule
 from gan.errors import ConfigError
 
-FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
 
 
@@ -28,7 +30,7 @@ def read_idx(path: Path) -> np.ndarray:
     with opener(path, "rb") as f:
         data = f.read()
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -45,11 +47,23 @@ class MNISTDataModule(GANDataModule):
     class_names = tuple(str(d) for d in range(10))
     system_dirs: tuple[str, ...] = ()
 
-    def __init__(self, root: str, image_size: int = 28, channels: int = 1, num_classes: int = 10,
-                 batch_size: int = 64, num_workers: int = 0, pin_memory: bool = False,
-                 classes: list[int | str] | None = None, normalize: bool = True, split: str = "train",
-                 download: bool = True):
-        super().__init__(image_size, channels, num_classes, batch_size, num_workers, pin_memory, classes, normalize)
+    def __init__(
+        self,
+        root: str,
+        image_size: int = 28,
+        channels: int = 1,
+        num_classes: int = 10,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        classes: list[int | str] | None = None,
+        normalize: bool = True,
+        split: str = "train",
+        download: bool = True,
+    ):
+        super().__init__(
+            image_size, channels, num_classes, batch_size, num_workers, pin_memory, classes, normalize
+        )
         if split not in FILES:
             raise ConfigError(f"data.split={split!r}: allowed values are {sorted(FILES)}")
         self.root, self.split, self.download = Path(root), split, download
@@ -66,8 +80,9 @@ class MNISTDataModule(GANDataModule):
             found = [find_idx(self.search_dirs(), s) for s in stems]
         if None in found:
             where = ", ".join(str(d) for d in self.search_dirs())
+            missing = " and ".join(s + "[.gz]" for s in stems)
             raise ConfigError(
-                f"{self.torchvision_name}: missing {' and '.join(s + '[.gz]' for s in stems)}; looked in {where}. "
+                f"{self.torchvision_name}: missing {missing}; looked in {where}. "
                 f"Put the IDX files in data.root={self.root} (or let torchvision download them when online)."
             )
         return found[0], found[1]
@@ -92,6 +107,16 @@ class MNISTDataModule(GANDataModule):
 
 class FashionMNISTDataModule(MNISTDataModule):
     torchvision_name = "FashionMNIST"
-    class_names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot")
+    class_names = (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
     system_dirs = (DEBIAN_FASHION,)

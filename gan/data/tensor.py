@@ -1,7 +1,7 @@
 """In-memory datasets: scikit-learn's real 8x8 digits (the offline default) and synthetic noise.
 
-    python train.py data=digits data.image_size=32
-    python train.py data=synthetic data.image_size=64 data.channels=3 data.num_classes=10
+python train.py data=digits data.image_size=32
+python train.py data=synthetic data.image_size=64 data.channels=3 data.num_classes=10
 """
 
 import torch
