@@ -1,6 +1,7 @@
 """FID behaviour with a small local feature network, the real-stats cache, the offline message, the
 loss plot and GIF, and the generate CLI."""
 
+import json
 import subprocess
 import sys
 
@@ -43,9 +44,16 @@ def test_fid_callback_logs_and_caches_real_stats(tmp_path):
     fid_node = make_cfg("data=digits", output_dir=tmp_path).callbacks.fid
     fid_node.update({"num_samples": 256, "every_n_iterations": 1, "cache_dir": str(tmp_path / "fidcache")})
     fid_node.feature.name = "small_conv"
+    fid_node.kid = True
+    fid_node.inception_score = {"_target_": "gan.metrics.features.build", "name": "small_conv"}
     cfg.callbacks.fid = fid_node
     value = train(cfg)
     assert value is not None and value > 0
+    metrics = json.loads((tmp_path / "summary.json").read_text())["metrics"]
+    assert (
+        metrics["val/fid"] == value and metrics["val/fid_256"] == value and metrics["val/best_fid"] <= value
+    )
+    assert metrics["val/is"] >= 1.0 and "val/kid" in metrics  # IS of any distribution is >= 1
     assert len(list((tmp_path / "fidcache").glob("fid_real_*.pt"))) == 1
     dm = DigitsDataModule(image_size=32, channels=1, num_classes=10)
     dm.setup()

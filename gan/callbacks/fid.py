@@ -1,4 +1,5 @@
-"""FID (and optionally KID) of G's samples against real images, every `every_n_iterations` and at the end.
+"""FID (optionally KID and Inception Score) of G's samples against real images, every
+`every_n_iterations` and at the end of training.
 
 Logs `val/fid` (what ModelCheckpoint or a sweeper monitors), `val/fid_<n>` naming the sample count, and
 `val/best_fid`. Samples come from the sampling generator (EMA weights when that trick is on). Real-image
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan.callbacks.samples import to_uint8
@@ -63,8 +65,10 @@ class FID(L.Callback):
         batch_size: int = 100,
         kid: bool = False,
         cache_dir: str | None = None,
+        inception_score: nn.Module | None = None,
     ):
         self.feature, self.every_n_iterations = feature, every_n_iterations
+        self.is_network = inception_score  # a logits network (Inception's logits_unbiased); None: no IS
         self.num_samples, self.batch_size, self.kid = num_samples, batch_size, kid
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.best_fid = float("inf")
@@ -72,6 +76,7 @@ class FID(L.Callback):
         self.seconds = 0.0
         self.fid: FrechetInceptionDistance | None = None
         self.kid_metric: KernelInceptionDistance | None = None
+        self.is_metric: InceptionScore | None = None
         self.key = f"val/fid_{num_samples // 1000}k" if num_samples >= 1000 else f"val/fid_{num_samples}"
 
     @property
@@ -87,6 +92,8 @@ class FID(L.Callback):
             self.kid_metric = KernelInceptionDistance(
                 feature=self.feature, reset_real_features=False, subset_size=subset
             ).to(module.device)
+        if self.is_network is not None:
+            self.is_metric = InceptionScore(feature=self.is_network).to(module.device)
 
     # ---- real statistics ----
 
@@ -141,18 +148,23 @@ class FID(L.Callback):
         if int(self.fid.real_features_num_samples) == 0:
             self.load_real(trainer.datamodule, module.device)
         self.fid.reset()
-        if self.kid_metric is not None:
-            self.kid_metric.reset()
+        for extra in (self.kid_metric, self.is_metric):
+            if extra is not None:
+                extra.reset()
         for images in self.generate(module):
             self.fid.update(images, real=False)
             if self.kid_metric is not None:
                 self.kid_metric.update(images, real=False)
+            if self.is_metric is not None:
+                self.is_metric.update(images)
         value = float(self.fid.compute())
         self.best_fid = min(self.best_fid, value)
         self.history.append((module.iteration, value))
         metrics = {"val/fid": value, self.key: value, "val/best_fid": self.best_fid}
         if self.kid_metric is not None:
             metrics["val/kid"] = float(self.kid_metric.compute()[0])
+        if self.is_metric is not None:
+            metrics["val/is"] = float(self.is_metric.compute()[0])
         # straight to the loggers: FID is rare and must not wait for log_every_n_steps
         trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
         for logger in trainer.loggers:

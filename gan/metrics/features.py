@@ -86,6 +86,8 @@ def build(
     """The feature network by name (`callbacks.fid.feature.name`); None when it cannot be had here."""
     if name == "inception":
         return inception(weights_path)
+    if name == "inception_logits":  # for the Inception Score
+        return inception(weights_path, features="logits_unbiased")
     if name == "small_conv":
         return small_conv(num_features)
     from gan.errors import ConfigError
