@@ -48,7 +48,7 @@ def load_checkpoint(path: str) -> dict:
     return ckpt
 
 
-def load_generator(ckpt: dict, use_ema: bool = True) -> tuple[torch.nn.Module, dict]:
+def load_generator(ckpt: dict, use_ema: bool = True) -> torch.nn.Module:
     config = OmegaConf.create(ckpt["config"])
     if (
         "encoder_weights" in config.model.generator
@@ -62,7 +62,7 @@ def load_generator(ckpt: dict, use_ema: bool = True) -> tuple[torch.nn.Module, d
         else "generator."
     )
     generator.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
-    return generator.eval(), ckpt
+    return generator.eval()
 
 
 def condition_for(generator, state: dict, n: int, label: int | None) -> torch.Tensor | None:
@@ -83,7 +83,7 @@ def condition_for(generator, state: dict, n: int, label: int | None) -> torch.Te
 @torch.no_grad()
 def generate(args: dict) -> list[Path]:
     ckpt = load_checkpoint(args["ckpt_path"])
-    generator, _ = load_generator(ckpt, args["use_ema"])
+    generator = load_generator(ckpt, args["use_ema"])
     config, state = ckpt["config"], ckpt["state_dict"]
     device = torch.device(args["device"])
     generator.to(device)

@@ -136,8 +136,12 @@ class GANModule(L.LightningModule):
         finally:
             generator.train(was_training)
 
+    def g_condition(self, labels: torch.Tensor, images: torch.Tensor) -> torch.Tensor | None:
+        """What the generator is conditioned on: nothing, class ids, or real images (FashionGen)."""
+        return {"none": None, "label": labels, "image": images}[self.condition]
+
     def fixed_condition(self) -> torch.Tensor | None:
-        return {"none": None, "label": self.fixed_labels, "image": self.fixed_images}[self.condition]
+        return self.g_condition(self.fixed_labels, self.fixed_images)
 
     def sample_fixed(self) -> torch.Tensor:
         return self.generate(self.fixed_z, self.fixed_condition())
@@ -145,7 +149,7 @@ class GANModule(L.LightningModule):
     # ---- training -----------------------------------------------------------------------------------
 
     def _conditions(self, real: torch.Tensor, labels: torch.Tensor):
-        g_cond = {"none": None, "label": labels, "image": real}[self.condition]
+        g_cond = self.g_condition(labels, real)
         d_cond = labels if getattr(self.discriminator, "conditional", False) else None
         return g_cond, d_cond
 

@@ -1,14 +1,12 @@
 """Checks on the resolved config that fail fast, before data loads or models build, naming the key."""
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from gan.errors import ConfigError
 from gan.priors import PRIORS
 
 
 def _positive(cfg: DictConfig, key: str, allow_zero: bool = False) -> None:
-    from omegaconf import OmegaConf
-
     value = OmegaConf.select(cfg, key)
     if value is None:
         return
