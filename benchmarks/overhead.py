@@ -28,6 +28,7 @@ from hydra.utils import instantiate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gan.build import build_module  # noqa: E402
 from gan.run import train  # noqa: E402
 from tests.conftest import SHARED, make_cfg  # noqa: E402
 
@@ -40,11 +41,11 @@ FAST = {
     "baseline": [],
     "channels_last": ["perf.channels_last=true"],
     "bf16-mixed": ["trainer.precision=bf16-mixed"],
-    "fused Adam": ["optim.generator.fused=true"],  # optim.discriminator follows optim.generator in adam.yaml
-    "foreach Adam": ["optim.generator.foreach=true"],
+    "unfused Adam": ["optim.generator.fused=false"],  # optim.discriminator follows optim.generator
+    "foreach Adam": ["optim.generator.fused=false", "optim.generator.foreach=true"],
     "2 workers + pinned": ["data.num_workers=2", "data.pin_memory=true"],
     "torch.compile": ["perf.compile=true"],
-    "channels_last + fused Adam": ["perf.channels_last=true", "optim.generator.fused=true"],
+    "channels_last + compile": ["perf.channels_last=true", "perf.compile=true"],
 }
 
 
@@ -88,16 +89,18 @@ def framework_per_iter(spec: str, n: tuple[int, int], extra: list[str], tiny: bo
 
 
 def plain_per_iter(spec: str, n: tuple[int, int], tiny: bool, freeze_d: bool = False) -> float:
-    """The loop a user would write by hand: same nets, data, Adam, non-saturating BCE, D step then G step.
+    """The loop a user would write by hand: same nets, data, optimizers (the config's: fused Adam),
+    non-saturating BCE, D step then G step.
     `freeze_d`: D's parameters stop requiring grad in the G step (what GANModule does via toggle_optimizer),
     so no D weight gradients are computed there; the plain DCGAN-tutorial loop computes them."""
     with tempfile.TemporaryDirectory() as out:
         cfg = config(spec, n[1], [], tiny, out)
         torch.manual_seed(cfg.seed)
-        g, d = instantiate(cfg.model.generator), instantiate(cfg.model.discriminator)
-        opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
         dm = instantiate(cfg.data)
+        module = build_module(cfg, dm)  # only for the nets, built with the data's size and channels
+        g, d = module.generator, module.discriminator
+        opt_g = instantiate(cfg.optim.generator)(g.parameters())
+        opt_d = instantiate(cfg.optim.discriminator)(d.parameters())
         dm.setup()
         loader = torch.utils.data.DataLoader(
             dm.train_set, batch_size=dm.batch_size, shuffle=True, drop_last=True
@@ -266,6 +269,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, one repeat: checks the script runs")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sections", default="overhead,fast,data,fid,memory", help="comma-separated subset")
+    parser.add_argument("--specs", default=",".join(SPECS), help="models of the overhead table")
     parser.add_argument(
         "--options", default=",".join(FAST), help="comma-separated subset of the fast options"
     )
@@ -279,7 +283,7 @@ def main() -> None:
         f"{torch.__version__}, CUDA available: {torch.cuda.is_available()}"
     )
     sections = set(args.sections.split(","))
-    specs = ["dcgan64", "mlp28"] if args.tiny else list(SPECS)
+    specs = ["dcgan64", "mlp28"] if args.tiny else args.specs.split(",")
     plain = overhead_table(repeats, args.tiny, specs if "overhead" in sections else ["dcgan64"])
     options = ["baseline", "channels_last"] if args.tiny else args.options.split(",")
     if "fast" in sections:

@@ -1,10 +1,12 @@
 """Build a run's parts from its config: datamodule, GANModule, callbacks, loggers, trainer."""
 
+import inspect
 import os
 import subprocess
 
 import lightning as L
 from hydra.errors import InstantiationException
+from hydra.utils import get_object
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -23,8 +25,27 @@ def instantiate(node, **kwargs):
         raise
 
 
-def build_module(cfg: DictConfig, classes: list[int] | None = None) -> GANModule:
-    """Instantiate G, D, loss and tricks and check they fit together; nothing here touches the data."""
+#: constructor arguments of G and D that describe the data: they come from the built datamodule
+DATA_VALUES = ("image_size", "channels", "num_classes")
+
+
+def data_values(node: DictConfig, where: str, datamodule: GANDataModule) -> dict:
+    """The arguments of `node`'s constructor that the data decides, read from the datamodule."""
+    params = inspect.signature(get_object(node._target_)).parameters
+    values = {key: getattr(datamodule, key) for key in DATA_VALUES if key in params}
+    for key, value in values.items():
+        if node.get(key) is not None and node[key] != value:
+            raise ConfigError(
+                f"{where}.{key}={node[key]} but the data has {key}={value}: drop {where}.{key}, "
+                f"it comes from the data (set data.{key} to change it)"
+            )
+    return values
+
+
+def build_module(cfg: DictConfig, datamodule: GANDataModule | None = None) -> GANModule:
+    """Instantiate G, D, loss and tricks and check they fit together; the datamodule is built (its
+    values read: image size, channels, classes) but no data is loaded."""
+    datamodule = datamodule or build_datamodule(cfg)
     loss = instantiate(cfg.loss)
     tricks = {}
     for name, node in (cfg.get("trick") or {}).items():
@@ -38,26 +59,31 @@ def build_module(cfg: DictConfig, classes: list[int] | None = None) -> GANModule
         trick._name = name
     for trick in tricks.values():
         trick.check(loss, tricks)
-    generator = instantiate(cfg.model.generator)
-    discriminator = instantiate(cfg.model.discriminator)
-    loss.check(discriminator)
-    num_classes = cfg.data.get("num_classes", 0)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    nets = {}
+    for net in ("generator", "discriminator"):
+        values = data_values(cfg.model[net], f"model.{net}", datamodule)
+        nets[net] = instantiate(cfg.model[net], **values)
+        config["model"][net].update(values)  # the checkpoint's config rebuilds G alone (gan.generate)
+    loss.check(nets["discriminator"])
+    size = datamodule.image_size
     return GANModule(
-        generator=generator,
-        discriminator=discriminator,
+        generator=nets["generator"],
+        discriminator=nets["discriminator"],
         loss=loss,
         optim=OmegaConf.to_container(cfg.optim, resolve=True),
         latent_dim=cfg.model.latent_dim,
         prior=cfg.model.prior,
         tricks=tricks,
-        image_shape=(cfg.data.channels, cfg.data.image_size, cfg.data.image_size),
-        classes=classes if classes is not None else list(range(num_classes)),
+        image_shape=(datamodule.channels, size, size),
+        classes=datamodule.classes,
         num_samples=cfg.get("num_samples", 64),
         sample_seed=cfg.get("seed") or 0,
         nan_policy=cfg.get("nan_policy", "stop"),
+        max_loss=cfg.get("max_loss", 1e6),
         channels_last=cfg.get("perf", {}).get("channels_last", False),
         compile=cfg.get("perf", {}).get("compile", False),
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=config,
     )
 
 

@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from torchvision.utils import make_grid, save_image
 
 from gan.build import instantiate
+from gan.conditioning import condition_of, draw_condition
 from gan.errors import ConfigError
 from gan.priors import sample_latent, slerp
 
@@ -66,18 +67,11 @@ def load_generator(ckpt: dict, use_ema: bool = True) -> torch.nn.Module:
 
 
 def condition_for(generator, state: dict, n: int, label: int | None) -> torch.Tensor | None:
-    kind = getattr(generator, "condition", "none")
-    if kind == "label":
-        classes = state["fixed_labels"].unique()
-        if label is not None:
-            if label not in classes.tolist():
-                raise ConfigError(f"label={label}: this model was trained on classes {classes.tolist()}")
-            return torch.full((n,), label, dtype=torch.long)
-        return classes[torch.arange(n) % len(classes)]
-    if kind == "image":
-        images = state["fixed_images"]
-        return images[torch.arange(n) % len(images)]
-    return None
+    """Classes in turn (or the one `label`), or the run's fixed conditioning images in turn."""
+    classes = state["fixed_labels"].unique()
+    if label is not None and condition_of(generator) == "label" and label not in classes.tolist():
+        raise ConfigError(f"label={label}: this model was trained on classes {classes.tolist()}")
+    return draw_condition(condition_of(generator), n, classes, state["fixed_images"], label=label)
 
 
 @torch.no_grad()

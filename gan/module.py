@@ -1,8 +1,10 @@
 """GANModule: the one LightningModule that trains every GAN here, with manual optimization.
 
-Per batch: D step, then G step (the seeds' order). The loss owns the maths; tricks change inputs, targets
-and schedules through the hooks in `gan/tricks/base.py`. Both steps go through `manual_backward` and
-Lightning's optimizer wrappers, so precision plugins and strategies (AMP, DDP) apply unchanged.
+Per batch: D step, then G step (the seeds' order). This file is plumbing: what D sees, the objectives and
+penalties live in `gan/step.py`, the maths in the loss (`gan/losses/`), and tricks change inputs, targets,
+terms and schedules through the hooks in `gan/tricks/base.py`; none of them needs an edit here. Both steps
+go through `manual_backward` and Lightning's optimizer wrappers, so precision plugins and strategies (AMP,
+DDP) apply unchanged. No host sync in the step by default (see `gan/guard.py`).
 
 Counters: Lightning's `global_step` counts every optimizer step (D and G), so `trainer.max_steps=2000` is
 about 1000 iterations. `iteration` (batches seen), `d_steps` and `g_steps` are our own, logged and
@@ -17,16 +19,15 @@ from hydra.utils import instantiate
 from torch import nn
 
 from gan.checkpoint import rng_state, set_rng_state
+from gan.conditioning import condition_input, condition_of, draw_condition
 from gan.errors import ConfigError
-from gan.losses import GANLoss, Targets
+from gan.guard import NAN_POLICIES, DivergenceError, DivergenceGuard
+from gan.losses import GANLoss
 from gan.priors import sample_latent
+from gan.step import FeatureTaps, Seen, d_objective, g_objective
 from gan.tricks import Trick
 
-NAN_POLICIES = ("stop", "skip", "off")
-
-
-class DivergenceError(RuntimeError):
-    """A loss or G's output became NaN/Inf (nan_policy=stop). The last checkpoint predates it."""
+__all__ = ["GANModule", "DivergenceError"]
 
 
 class GANModule(L.LightningModule):
@@ -44,6 +45,7 @@ class GANModule(L.LightningModule):
         num_samples: int = 64,
         sample_seed: int = 0,
         nan_policy: str = "stop",
+        max_loss: float = 1e6,
         channels_last: bool = False,
         compile: bool = False,
         config: dict | None = None,
@@ -54,7 +56,9 @@ class GANModule(L.LightningModule):
         self.tricks = nn.ModuleDict(tricks or {})
         for name, trick in self.tricks.items():
             trick._name = name
-            trick.setup(generator)
+            trick.setup(generator, discriminator)
+        layers = [layer for part in (loss, *self.tricks.values()) for layer in part.feature_layers]
+        self.taps = FeatureTaps(discriminator, layers)  # a layer D lacks fails here, at start-up
         self.optim_cfg, self.latent_dim, self.prior = optim, latent_dim, prior
         self.config = (
             config  # the resolved run config; saved in checkpoints so `gan.generate` needs nothing else
@@ -62,15 +66,16 @@ class GANModule(L.LightningModule):
         if nan_policy not in NAN_POLICIES:
             raise ConfigError(f"nan_policy={nan_policy!r}: allowed values are {list(NAN_POLICIES)}")
         self.nan_policy = nan_policy
+        self.guard = DivergenceGuard(nan_policy, max_loss)
         self.channels_last, self.compile_nets = channels_last, compile
-        self.iteration = self.d_steps = self.g_steps = self.skipped_iterations = 0
+        self.iteration = self.d_steps = self.g_steps = 0
         self._register_fixed_batch(num_samples, sample_seed, image_shape, classes or [])
 
     # ---- components ---------------------------------------------------------------------------------
 
     @property
     def condition(self) -> str:
-        return getattr(self.generator, "condition", "none")
+        return condition_of(self.generator)
 
     def _register_fixed_batch(self, n: int, seed: int, image_shape, classes: list[int]) -> None:
         """The latent batch (and labels or images) every sample grid is drawn from, fixed for the run."""
@@ -122,7 +127,7 @@ class GANModule(L.LightningModule):
     def sampling_generator(self) -> nn.Module:
         generator = self.generator
         for trick in self.tricks.values():
-            generator = trick.sampling_generator(generator)
+            generator = trick.sampling_generator(generator, self)
         return generator
 
     @torch.no_grad()
@@ -136,33 +141,22 @@ class GANModule(L.LightningModule):
         finally:
             generator.train(was_training)
 
-    def g_condition(self, labels: torch.Tensor, images: torch.Tensor) -> torch.Tensor | None:
-        """What the generator is conditioned on: nothing, class ids, or real images (FashionGen)."""
-        return {"none": None, "label": labels, "image": images}[self.condition]
-
-    def fixed_condition(self) -> torch.Tensor | None:
-        return self.g_condition(self.fixed_labels, self.fixed_images)
+    def draw_inputs(self, n: int, generator: torch.Generator | None = None, label: int | None = None):
+        """(z, cond) for `n` new samples from the prior, with classes (or images) as in the fixed batch."""
+        z = sample_latent(self.prior, n, self.latent_dim, generator=generator).to(self.device)
+        cond = draw_condition(self.condition, n, self.fixed_labels, self.fixed_images, generator, label)
+        return z, cond
 
     def sample_fixed(self) -> torch.Tensor:
-        return self.generate(self.fixed_z, self.fixed_condition())
+        fixed_cond = condition_input(self.condition, self.fixed_labels, self.fixed_images)
+        return self.generate(self.fixed_z, fixed_cond)
 
     # ---- training -----------------------------------------------------------------------------------
 
-    def _conditions(self, real: torch.Tensor, labels: torch.Tensor):
-        g_cond = self.g_condition(labels, real)
-        d_cond = labels if getattr(self.discriminator, "conditional", False) else None
-        return g_cond, d_cond
-
-    def _d_input(self, x: torch.Tensor) -> torch.Tensor:
+    def _d_view(self, x: torch.Tensor) -> torch.Tensor:
         for trick in self.tricks.values():
             x = trick.d_input(x)
         return x
-
-    def _targets(self, like: torch.Tensor) -> Targets:
-        targets = Targets.default(like)
-        for trick in self.tricks.values():
-            targets = trick.targets(targets)
-        return targets
 
     def _after_step(self, which: str, loss: torch.Tensor) -> None:
         for trick in self.tricks.values():
@@ -175,7 +169,8 @@ class GANModule(L.LightningModule):
             params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
             norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
             self.log(f"train/{log_grad_norm}", norm)
-        opt.step()
+        scaled = getattr(self.trainer.precision_plugin, "scaler", None) is not None
+        self.guard.step(opt.optimizer, loss, self.iteration, scaled, opt.step)
         if scheduler is not None:
             scheduler.step()
 
@@ -197,36 +192,27 @@ class GANModule(L.LightningModule):
         # when Lightning writes logs, plus the first and each epoch's last batch (plots and short runs)
         every = self.trainer.log_every_n_steps
         log_now = (self.iteration + 1) % every == 0 or self.iteration == 0 or self.trainer.is_last_batch
-        g_cond, d_cond = self._conditions(real, labels)
+        g_cond = condition_input(self.condition, labels, real)
+        d_cond = condition_input(condition_of(self.discriminator), labels, real)
 
-        # One G forward serves both steps: detached for D, with its graph for G.
+        # One G forward and one view of each batch serve both steps (the fake view detached for D).
         with torch.set_grad_enabled(step_g):
-            fake = self.generator(self.sample_latent(real.shape[0]), g_cond)
+            fake_seen = self._d_view(self.generator(self.sample_latent(real.shape[0]), g_cond))
+        seen = Seen(self._d_view(real), fake_seen, d_cond, self.discriminator, self.taps)
 
         # ---- D step ----
+        d_seen = seen.for_d()
         with torch.set_grad_enabled(step_d):
-            real_logits = self.discriminator(self._d_input(real), d_cond)
-            fake_logits = self.discriminator(self._d_input(fake.detach()), d_cond)
-            targets = self._targets(real_logits)
-            d_loss = self.loss.d_loss(real_logits, fake_logits, targets)
-            if step_d:
-                penalties = [self.loss.penalty(self.discriminator, real, fake.detach(), d_cond)]
-                penalties += [t.d_penalty(self.discriminator, real, d_cond) for t in tricks]
-                d_loss = d_loss + sum(p for p in penalties if p is not None)
-        if not self._finite("train/d_loss", d_loss, fake):
-            return self._skip_iteration()
+            d_loss = d_objective(self.loss, tricks, d_seen, penalties=step_d)
         if step_d:
             self._optimizer_step(opt_d, d_loss, sched_d, "d_grad_norm" if log_now else None)
             self.d_steps += 1
         self._after_step("d", d_loss.detach())
 
-        # ---- G step ----
+        # ---- G step: D's logits come fresh from the updated D ----
         if step_g:
             self.toggle_optimizer(opt_g)  # D's params stop requiring grad: no wasted D weight gradients
-            g_loss = self.loss.g_loss(self.discriminator(self._d_input(fake), d_cond), targets)
-            if not self._finite("train/g_loss", g_loss):
-                self.untoggle_optimizer(opt_g)
-                return self._skip_iteration()
+            g_loss = g_objective(self.loss, tricks, seen.for_g(d_seen.targets))
             self._optimizer_step(opt_g, g_loss, sched_g, "g_grad_norm" if log_now else None)
             self.untoggle_optimizer(opt_g)
             self.g_steps += 1
@@ -237,27 +223,17 @@ class GANModule(L.LightningModule):
         self.iteration += 1
         if log_now:  # only on the iterations Lightning writes out: no per-step logging cost
             self.log("train/d_loss", d_loss.detach(), prog_bar=True)
-            self._log_details(real_logits, fake_logits, opt_g, opt_d)
+            self._log_details(d_seen.logits("real"), d_seen.logits("fake"), opt_g, opt_d)
+            self._check_divergence()
 
-    def _finite(self, what: str, value: torch.Tensor, fake: torch.Tensor | None = None) -> bool:
-        """The divergence guard: one device sync per loss (nan_policy=off skips it). A NaN in G's output
-        shows up in D's loss, so G's output is only inspected to name the culprit."""
-        if self.nan_policy == "off" or torch.isfinite(value).all():
-            return True
-        if fake is not None and not torch.isfinite(fake).all():
-            what = "G's output"
-        if self.nan_policy == "stop":
-            raise DivergenceError(
-                f"{what} is NaN/Inf at iteration {self.iteration} (global step {self.global_step}); training "
-                f"stopped before the bad update. The last checkpoint predates it: resume with ckpt_path=... "
-                f"and a lower lr, a different loss or trick, or nan_policy=skip to skip such iterations."
-            )
-        return False
+    def _check_divergence(self) -> None:
+        """The guard's device-side count, read where the step syncs for logging anyway."""
+        skipped = self.guard.check()
+        if skipped:
+            self.log("train/skipped_steps", float(skipped))
 
-    def _skip_iteration(self) -> None:
-        self.skipped_iterations += 1
-        self.iteration += 1
-        self.log("train/skipped_iterations", float(self.skipped_iterations))
+    def on_train_end(self) -> None:
+        self.guard.check()
 
     def _schedulers(self):
         schedulers = self.lr_schedulers()
@@ -286,7 +262,7 @@ class GANModule(L.LightningModule):
             "iteration": self.iteration,
             "d_steps": self.d_steps,
             "g_steps": self.g_steps,
-            "skipped_iterations": self.skipped_iterations,
+            "skipped_steps": self.guard.check() if self.guard.active else 0,
         }
         checkpoint["rng"] = rng_state()
         checkpoint["config"] = self.config
@@ -296,7 +272,7 @@ class GANModule(L.LightningModule):
         self.iteration = counters.get("iteration", 0)
         self.d_steps = counters.get("d_steps", 0)
         self.g_steps = counters.get("g_steps", 0)
-        self.skipped_iterations = counters.get("skipped_iterations", 0)
+        self.guard.previous = counters.get("skipped_steps", 0)
         self._rng_to_restore = checkpoint.get("rng")
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:

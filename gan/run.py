@@ -27,7 +27,7 @@ def train(cfg: DictConfig) -> float | None:
     validate(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
-    module = build_module(cfg, classes=datamodule.classes)
+    module = build_module(cfg, datamodule)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir(cfg))
     trainer = build_trainer(cfg)
     print(f"Run directory: {output_dir(cfg)}", flush=True)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gan.losses import LSGAN, WGANGP, Hinge, Minimax, NonSaturating, Targets
+from gan.step import FeatureTaps, Seen
 
 REAL = torch.tensor([0.0, 2.0])
 FAKE = torch.tensor([-1.0, 1.0])
@@ -59,11 +60,11 @@ def test_wgan_gradient_penalty_of_linear_critic():
 
     real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
     expected = 10 * (3 * 2 - 1) ** 2
-    assert WGANGP(gp_weight=10).penalty(Linear(), real, fake, None).item() == pytest.approx(
-        expected, rel=1e-5
-    )
+    seen = Seen(real, fake, None, Linear(), FeatureTaps(Linear(), []))
+    assert WGANGP(gp_weight=10).d_penalty(seen).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_wgan_warns_about_batchnorm_critic():
     with pytest.warns(UserWarning, match="BatchNorm"):
         WGANGP().check(torch.nn.Sequential(torch.nn.BatchNorm2d(3)))
+

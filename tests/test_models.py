@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from gan.build import build_module
+from gan.conditioning import condition_input, condition_of
 from gan.errors import ConfigError
 from gan.models import dcgan, dcgan256, dcgan_upsample, mlp
 from tests.conftest import make_cfg
@@ -29,7 +30,8 @@ def roundtrip(model: str, size: int, channels: int, tmp_path, *extra: str):
     n = 4
     labels = torch.arange(n) % 10
     real = torch.rand(n, channels, size, size) * 2 - 1
-    g_cond, d_cond = module._conditions(real, labels)
+    g_cond = condition_input(condition_of(module.generator), labels, real)
+    d_cond = condition_input(condition_of(module.discriminator), labels, real)
     fake = module.generator(module.sample_latent(n), g_cond)
     logits = module.discriminator(fake, d_cond)
     assert fake.shape == (n, channels, size, size) and logits.shape == (n,)
@@ -149,3 +151,4 @@ def test_dcgan256_parameter_count():
     assert n_params(dcgan256.Discriminator()) == d
     gan256 = dcgan256.Generator(first_filters=512, kernel_sizes=(3, 3, 3, 3, 3, 3))
     assert gan256.net[0].out_channels == 512 and gan256.net[2].kernel_size == (3, 3)
+

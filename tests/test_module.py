@@ -65,6 +65,6 @@ def test_logs_losses_and_d_outputs(tmp_path):
 
 def test_fixed_batch_is_one_row_per_class_for_conditional_models(tmp_path):
     cfg = smoke("model=cdcgan", "data.num_classes=4", output_dir=tmp_path)
-    module = build_module(cfg, classes=[0, 1, 2, 3])
+    module = build_module(cfg)
     assert module.fixed_labels.tolist() == [c for c in range(4) for _ in range(16)]
     assert module.sample_nrow == 16 and module.sample_fixed().shape == (64, 3, 32, 32)

@@ -1,6 +1,7 @@
 """A run killed with SIGKILL and resumed ends bit-identical to an uninterrupted run; SIGTERM/SIGINT save
-first; NaN stops before the bad update; checkpoints are written atomically."""
+first; a NaN or exploding loss never reaches the weights; checkpoints are written atomically."""
 
+import functools
 import os
 import signal
 import subprocess
@@ -37,9 +38,9 @@ RUN = [
 ]
 
 
-def run(run_dir, *extra, check=True):
+def run_with(run_dir, *extra, check=True, base=RUN):
     done = subprocess.run(
-        [sys.executable, "train.py", *RUN, f"hydra.run.dir={run_dir}", *extra],
+        [sys.executable, "train.py", *base, f"hydra.run.dir={run_dir}", *extra],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -48,6 +49,9 @@ def run(run_dir, *extra, check=True):
     if check:
         assert done.returncode == 0, done.stderr[-3000:]
     return done
+
+
+run = run_with
 
 
 def load(run_dir):
@@ -115,13 +119,13 @@ def test_bad_ckpt_path_fails_naming_it(tmp_path):
     assert done.returncode != 0 and f"{tmp_path}/nope.ckpt" in done.stderr
 
 
-def test_nan_stops_before_the_bad_update_and_names_the_loss(tmp_path):
+def test_nan_stops_before_the_bad_update(tmp_path):
     cfg = smoke(output_dir=tmp_path)
     module = build_module(cfg)
     with torch.no_grad():
         next(module.discriminator.parameters()).fill_(float("nan"))
     g0 = [p.clone() for p in module.generator.parameters()]
-    with pytest.raises(DivergenceError, match="train/d_loss is NaN/Inf at iteration 0"):
+    with pytest.raises(DivergenceError, match="NaN/Inf or exceeded 1e\\+06 at iteration 0"):
         fit(module, cfg, iterations=2)
     assert all(torch.equal(a, b) for a, b in zip(g0, module.generator.parameters(), strict=True))
 
@@ -131,8 +135,10 @@ def test_nan_skip_policy_counts_and_continues(tmp_path):
     module = build_module(cfg)
     with torch.no_grad():
         next(module.discriminator.parameters()).fill_(float("inf"))
-    fit(module, cfg, iterations=2)
-    assert (module.iteration, module.skipped_iterations, module.d_steps) == (2, 2, 0)
+    d0 = [p.clone() for p in module.discriminator.parameters()]
+    trainer = fit(module, cfg, iterations=2)
+    assert module.iteration == 2 and trainer.callback_metrics["train/skipped_steps"] == 4  # 2 D + 2 G
+    assert all(torch.equal(a, b) for a, b in zip(d0, module.discriminator.parameters(), strict=True))
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
@@ -154,12 +160,3 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         cloud_io._atomic_save({"step": 2, "w": torch.zeros(3)}, path)
     assert torch.load(path, weights_only=True)["step"] == 1
     assert sorted(os.listdir(tmp_path)) == ["last.ckpt"]
-
-
-def test_nan_in_g_output_is_named(tmp_path):
-    cfg = smoke(output_dir=tmp_path)
-    module = build_module(cfg)
-    with torch.no_grad():
-        next(module.generator.parameters()).fill_(float("nan"))
-    with pytest.raises(DivergenceError, match="G's output is NaN/Inf at iteration 0"):
-        fit(module, cfg, iterations=2)

@@ -15,7 +15,7 @@ def test_smoke_run_writes_checkpoint_samples_and_gif(tmp_path):
     grids = sorted((tmp_path / "samples").glob("iter_*.png"))
     assert grids and (tmp_path / "samples" / "progress.gif").is_file()
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert ckpt["gan"] == {"iteration": 2, "d_steps": 2, "g_steps": 2, "skipped_iterations": 0}
+    assert ckpt["gan"] == {"iteration": 2, "d_steps": 2, "g_steps": 2, "skipped_steps": 0}
     assert ckpt["config"]["model"]["generator"]["_target_"] == "gan.models.dcgan.Generator"
 
 

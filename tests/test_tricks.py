@@ -15,7 +15,7 @@ from gan.tricks.label_flip import LabelFlip
 from gan.tricks.label_smoothing import LabelSmoothing
 from gan.tricks.n_critic import NCritic
 from gan.tricks.noisy_labels import NoisyLabels
-from gan.tricks.r1 import r1_penalty
+from gan.tricks.r1 import gradient_penalty
 from tests.conftest import fit, smoke
 
 LIKE = torch.zeros(10_000)
@@ -79,7 +79,7 @@ def test_n_critic_steps_g_every_nth_iteration():
 def test_ema_weights_match_hand_computation():
     net = torch.nn.Linear(1, 1, bias=False)
     trick = EMA(decay=0.5)
-    trick.setup(net)
+    trick.setup(net, torch.nn.Identity())
     values = [1.0, 3.0, -1.0]
     expected = net.weight.item()
     for v in values:
@@ -87,16 +87,16 @@ def test_ema_weights_match_hand_computation():
         ema_update(trick.average, net, 0.5)
         expected = 0.5 * expected + 0.5 * v
     assert trick.average.weight.item() == pytest.approx(expected)
-    assert trick.sampling_generator(net) is trick.average
+    assert trick.sampling_generator(net, None) is trick.average
 
 
-def test_r1_penalty_of_quadratic_critic():
+def test_gradient_penalty_of_quadratic_critic():
     class Square(torch.nn.Module):
         def forward(self, x, cond=None):
             return (x**2).flatten(1).sum(1)  # grad 2x, |grad|^2 = 4 |x|^2
 
     x = torch.tensor([[1.0, 2.0], [0.0, 3.0]])
-    assert r1_penalty(Square(), x).item() == pytest.approx((4 * 5 + 4 * 9) / 2)
+    assert gradient_penalty(Square(), x).item() == pytest.approx((4 * 5 + 4 * 9) / 2)
 
 
 def test_diffaugment_keeps_shape_and_changes_pixels():
@@ -186,3 +186,4 @@ def test_ttur_and_adam_sgd(tmp_path):
     assert (opt_g.param_groups[0]["lr"], opt_d.param_groups[0]["lr"]) == (1e-4, 4e-4)
     opt_g, opt_d = build_module(smoke("optim=adam_sgd", output_dir=tmp_path)).configure_optimizers()
     assert isinstance(opt_g, torch.optim.Adam) and isinstance(opt_d, torch.optim.SGD)
+

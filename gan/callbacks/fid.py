@@ -22,7 +22,6 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan.callbacks.samples import to_uint8
-from gan.priors import sample_latent
 
 log = logging.getLogger(__name__)
 REAL_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
@@ -174,17 +173,10 @@ class FID(L.Callback):
 
     def generate(self, module):
         """Samples from their own RNG, so that measuring FID never changes the training trajectory."""
-        labels = module.fixed_labels
         rng = torch.Generator().manual_seed(module.iteration)
         for start in range(0, self.num_samples, self.batch_size):
             n = min(self.batch_size, self.num_samples - start)
-            z = sample_latent(module.prior, n, module.latent_dim, generator=rng).to(module.device)
-            cond = None
-            if module.condition == "label":
-                cond = labels[torch.randint(0, len(labels), (n,), generator=rng).to(labels.device)]
-            elif module.condition == "image":
-                cond = module.fixed_images[torch.arange(n, device=module.device) % len(module.fixed_images)]
-            yield as_rgb_uint8(module.generate(z, cond))
+            yield as_rgb_uint8(module.generate(*module.draw_inputs(n, generator=rng)))
 
     def state_dict(self) -> dict:
         return {"best_fid": self.best_fid, "history": self.history, "seconds": self.seconds}

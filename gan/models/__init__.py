@@ -2,5 +2,5 @@
 
 Protocol: `G(z, cond=None) -> images in [-1, 1]`, `D(x, cond=None) -> logits of shape [N]`. A generator's
 `condition` attribute says what `cond` is: "none", "label" (class ids) or "image" (a real batch, FashionGen).
-A discriminator with `conditional = True` receives the class ids too.
+A discriminator has the same attribute: "label" when it receives the class ids too. See gan/conditioning.py.
 """

@@ -57,7 +57,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    conditional = False
+    condition = "none"
 
     def __init__(
         self,
@@ -119,7 +119,7 @@ class ConditionalGenerator(Generator):
 class ConditionalDiscriminator(Discriminator):
     """DCGAN discriminator fed the image with one extra channel: an embedding of the label as an H x W map."""
 
-    conditional = True
+    condition = "label"
 
     def __init__(
         self,

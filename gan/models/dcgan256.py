@@ -66,7 +66,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    conditional = False
+    condition = "none"
 
     def __init__(
         self,

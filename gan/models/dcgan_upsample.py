@@ -45,7 +45,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    conditional = False
+    condition = "none"
 
     def __init__(self, image_size: int = 28, channels: int = 1, dropout: float = 0.25):
         super().__init__()

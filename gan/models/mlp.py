@@ -44,7 +44,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    conditional = False
+    condition = "none"
 
     def __init__(
         self,
@@ -92,7 +92,7 @@ class ConditionalDiscriminator(nn.Module):
     """S4 CGAN: D's input is flat image * Embedding(label, H*W*C); Dense 512 x3, Dropout 0.4 on the last
     two."""
 
-    conditional = True
+    condition = "label"
 
     def __init__(
         self,

@@ -1,19 +1,24 @@
 """The trick protocol: hooks GANModule calls at fixed points, each a no-op here.
 
 A trick is an `nn.Module`, so its buffers (schedules, running means, EMA weights) move with the model and
-travel in every checkpoint without extra code. Hooks, in the order they are called (setup once, the
-rest per iteration):
+travel in every checkpoint without extra code. Hooks, in the order they are called (setup once, the rest
+per iteration); `seen` is gan.step.Seen, the batch exactly as D sees it:
 
-    setup(G)                    once, when GANModule is built
+    setup(G, D)                 once, when GANModule is built
     begin_iteration(i)          once per batch, before anything else
     sample_latent(z)            the noise G receives
-    d_input(x)                  every tensor that goes into D, real or fake, in D and G steps
-    targets(t)                  the label targets (real, fake, G's) for losses that use them
     should_step_d() / should_step_g()   whether that network updates this iteration
-    d_penalty(D, real, cond)    an extra term added to D's loss
+    d_input(x)                  how D sees a batch: applied once per iteration to the real batch and to G's
+                                batch; the results go to D's loss, every penalty and G's loss
+    targets(t)                  the label targets (real, fake, G's) for losses that use them
+    d_penalty(seen)             a term added to D's loss (seen.fake is detached)
+    g_penalty(seen)             a term added to G's loss (seen.fake carries G's graph)
     after_step(which, loss, module)     after each optimizer step ("d" or "g"), or each skipped D step
-    sampling_generator(G)       the generator to draw samples and FID from (EMA swaps in its copy)
+    sampling_generator(G, module)       the generator to draw samples and FID from (EMA swaps in its copy)
     metrics()                   values logged as trick/<name>/<key>
+
+Class attributes declare the rest: `needs_targets`, `d_steps_per_g`, `feature_layers` (D layers read with
+`seen.features(which, layer)`; a layer D lacks fails at start-up) and `replaces_g_loss`.
 """
 
 import torch
@@ -28,6 +33,10 @@ class Trick(nn.Module):
     needs_targets: bool = False
     #: D steps per G step this trick imposes (n_critic); other tricks may refuse to combine with > 1.
     d_steps_per_g: int = 1
+    #: layers of D whose outputs this trick reads through `seen.features` ("features": penultimate).
+    feature_layers: tuple[str, ...] = ()
+    #: True when `g_penalty` is the whole of G's loss (the adversarial term is then not computed).
+    replaces_g_loss: bool = False
 
     def check(self, loss: GANLoss, tricks: dict[str, "Trick"]) -> None:
         """Raise ConfigError when this trick cannot work with the loss or the other tricks."""
@@ -41,8 +50,8 @@ class Trick(nn.Module):
     def name(self) -> str:
         return getattr(self, "_name", type(self).__name__)
 
-    def setup(self, generator: nn.Module) -> None:
-        """Called once when GANModule is built, with the generator (EMA copies it)."""
+    def setup(self, generator: nn.Module, discriminator: nn.Module) -> None:
+        """Called once when GANModule is built (EMA copies G, historical averaging keeps both means)."""
 
     def begin_iteration(self, iteration: int) -> None:
         self.iteration = iteration
@@ -62,13 +71,16 @@ class Trick(nn.Module):
     def should_step_g(self) -> bool:
         return True
 
-    def d_penalty(self, discriminator: nn.Module, real: torch.Tensor, cond) -> torch.Tensor | None:
+    def d_penalty(self, seen) -> torch.Tensor | None:
+        return None
+
+    def g_penalty(self, seen) -> torch.Tensor | None:
         return None
 
     def after_step(self, which: str, loss: torch.Tensor, module: nn.Module) -> None:
         pass
 
-    def sampling_generator(self, generator: nn.Module) -> nn.Module:
+    def sampling_generator(self, generator: nn.Module, module: nn.Module) -> nn.Module:
         return generator
 
     def metrics(self) -> dict[str, torch.Tensor | float]:

@@ -2,7 +2,9 @@
 
 Each loss says whether it uses label targets (`uses_targets`): label tricks (smoothing, flipping, noisy
 labels) only mean something for those. Targets are tensors shaped like D's output, so a trick can jitter
-them per sample.
+them per sample. A loss whose G term needs D's logits on real images sets `g_uses_real` and gets them,
+computed with the D of that moment (after its update). Penalties receive `Seen` (gan/step.py): the real and
+fake batches exactly as D's loss saw them. New losses go in their own file here (ragan.py, rpgan.py).
 """
 
 from dataclasses import dataclass
@@ -30,17 +32,21 @@ class GANLoss:
     uses_targets: bool = True
     #: True when D's output is a logit of a probability; `score` then reports sigmoid(logit) as D(x).
     probabilistic: bool = True
+    #: True when `g_loss` needs D's logits on the real batch (relativistic losses).
+    g_uses_real: bool = False
+    #: D layers this loss reads through `Seen.features` (checked at start-up); see gan/step.py.
+    feature_layers: tuple[str, ...] = ()
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor, t: Targets) -> torch.Tensor:
         raise NotImplementedError
 
-    def g_loss(self, fake_logits: torch.Tensor, t: Targets) -> torch.Tensor:
+    def g_loss(
+        self, fake_logits: torch.Tensor, t: Targets, real_logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
         raise NotImplementedError
 
-    def penalty(
-        self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, cond
-    ) -> torch.Tensor | None:
-        """An extra term added to D's loss (e.g. a gradient penalty); None when the loss has none."""
+    def d_penalty(self, seen) -> torch.Tensor | None:
+        """An extra term of D's loss (e.g. a gradient penalty) on `seen` (gan.step.Seen); None: none."""
         return None
 
     def score(self, logits: torch.Tensor) -> torch.Tensor:
@@ -60,7 +66,7 @@ class Minimax(GANLoss):
             fake_logits, t.fake
         )
 
-    def g_loss(self, fake_logits, t):
+    def g_loss(self, fake_logits, t, real_logits=None):
         # log(1 - D(G(z))) = -BCE(logit, 0); "0" is whatever D is taught for fakes.
         return -F.binary_cross_entropy_with_logits(fake_logits, t.fake)
 
@@ -70,7 +76,7 @@ class NonSaturating(Minimax):
 
     name = "nonsaturating"
 
-    def g_loss(self, fake_logits, t):
+    def g_loss(self, fake_logits, t, real_logits=None):
         return F.binary_cross_entropy_with_logits(fake_logits, t.g)
 
 
@@ -84,7 +90,7 @@ class LSGAN(GANLoss):
     def d_loss(self, real_logits, fake_logits, t):
         return F.mse_loss(real_logits, t.real) + F.mse_loss(fake_logits, t.fake)
 
-    def g_loss(self, fake_logits, t):
+    def g_loss(self, fake_logits, t, real_logits=None):
         return F.mse_loss(fake_logits, t.g)
 
 
@@ -99,7 +105,7 @@ class Hinge(GANLoss):
     def d_loss(self, real_logits, fake_logits, t):
         return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
 
-    def g_loss(self, fake_logits, t):
+    def g_loss(self, fake_logits, t, real_logits=None):
         return -fake_logits.mean()
 
 
@@ -117,14 +123,14 @@ class WGANGP(GANLoss):
     def d_loss(self, real_logits, fake_logits, t):
         return fake_logits.mean() - real_logits.mean()
 
-    def g_loss(self, fake_logits, t):
+    def g_loss(self, fake_logits, t, real_logits=None):
         return -fake_logits.mean()
 
-    def penalty(self, discriminator, real, fake, cond):
+    def d_penalty(self, seen):
+        real, fake = seen.real.detach(), seen.fake.detach()
         alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
-        mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-        out = discriminator(mixed, cond)
-        (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
+        mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(seen.critic(mixed).sum(), mixed, create_graph=True)
         return self.gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
     def check(self, discriminator):
