@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from gan.losses import LSGAN, WGANGP, Hinge, Minimax, NonSaturating, Targets
+from gan.losses.ragan import RaGAN
+from gan.losses.rpgan import RpGAN
 from gan.step import FeatureTaps, Seen
 
 REAL = torch.tensor([0.0, 2.0])
@@ -68,3 +70,22 @@ def test_wgan_warns_about_batchnorm_critic():
     with pytest.warns(UserWarning, match="BatchNorm"):
         WGANGP().check(torch.nn.Sequential(torch.nn.BatchNorm2d(3)))
 
+
+def softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+def test_rpgan_pairs_each_real_with_its_fake():
+    # pairs (0, -1) and (2, 1): fake - real = -1 for both
+    assert RpGAN().d_loss(REAL, FAKE, T).item() == pytest.approx(softplus(-1.0))
+    assert RpGAN().g_loss(FAKE, T, REAL).item() == pytest.approx(softplus(1.0))
+    assert RpGAN().g_uses_real and not RpGAN().uses_targets
+
+
+def test_ragan_against_the_mean_of_the_other_batch():
+    # mean(real) = 1, mean(fake) = 0: real - 0 = [0, 2], fake - 1 = [-2, 0]
+    d = (math.log(2) + softplus(-2.0)) / 2  # ((log2 + sp(-2))/2 + (sp(-2) + log2)/2) / 2
+    g = (math.log(2) + softplus(2.0)) / 2
+    assert RaGAN().d_loss(REAL, FAKE, T).item() == pytest.approx(d)
+    assert RaGAN().g_loss(FAKE, T, REAL).item() == pytest.approx(g)
+    assert RaGAN().g_uses_real and not RaGAN().uses_targets

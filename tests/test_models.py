@@ -1,6 +1,8 @@
 """Every model: output shapes per resolution and channel count, parameter counts of the seed ports,
 forward + backward, and conditional models that listen to their label."""
 
+import math
+
 import pytest
 import torch
 
@@ -8,6 +10,12 @@ from gan.build import build_module
 from gan.conditioning import condition_input, condition_of
 from gan.errors import ConfigError
 from gan.models import dcgan, dcgan256, dcgan_upsample, mlp
+from gan.models.minibatch import (
+    MinibatchDiscrimination,
+    MinibatchStd,
+    group_size_for,
+    minibatch_closeness,
+)
 from tests.conftest import make_cfg
 
 
@@ -152,3 +160,23 @@ def test_dcgan256_parameter_count():
     gan256 = dcgan256.Generator(first_filters=512, kernel_sizes=(3, 3, 3, 3, 3, 3))
     assert gan256.net[0].out_channels == 512 and gan256.net[2].kernel_size == (3, 3)
 
+
+def test_minibatch_std_appends_the_group_std():
+    x = torch.tensor([0.0, 2.0, 0.0, 2.0]).view(4, 1, 1, 1)
+    # groups of 4 samples; the std over the group of [0, 2, 0, 2] is 1
+    out = MinibatchStd(group_size=4)(x)
+    assert out.shape == (4, 2, 1, 1) and torch.allclose(out[:, 1], torch.ones(4, 1, 1), atol=1e-6)
+    assert group_size_for(6, 4) == 3 and group_size_for(7, 4) == 1
+
+
+def test_minibatch_discrimination_closeness_by_hand():
+    m = torch.tensor([[[0.0]], [[1.0]]])  # two samples, one kernel of dim 1: L1 distance 1
+    assert torch.allclose(minibatch_closeness(m), torch.full((2, 1), math.exp(-1)))
+    layer = MinibatchDiscrimination(in_features=8, n_kernels=5)
+    assert layer(torch.randn(3, 2, 2, 2)).shape == (3, 8 + 5)
+
+
+@pytest.mark.parametrize("option", ["minibatch_std=true", "minibatch_discrimination=4"])
+@pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
+def test_dcgan_discriminators_take_minibatch_options(model, option, tmp_path):
+    roundtrip(model, 32, 3, tmp_path, f"model.discriminator.{option}", "model.discriminator.ndf=8")

@@ -92,6 +92,23 @@ def test_sigkill_and_resume_is_bit_identical(kill_at, uninterrupted, tmp_path):
     assert uninterrupted["gan"]["iteration"] == 12
 
 
+def test_sigkill_and_resume_is_bit_identical_with_relativistic_recipe(tmp_path):
+    recipe = ["loss=rpgan", "trick=[r1,r2,ema,diffaugment]", "trick.r1.interval=2", "trick.r2.interval=3"]
+    base = [o for o in RUN if not o.startswith("trick")]
+    run = functools.partial(run_with, base=base)
+    run(tmp_path / "full", *recipe)
+    killed = run(
+        tmp_path / "killed",
+        *recipe,
+        "+callbacks.kill._target_=tests.helpers.KillAt",
+        "+callbacks.kill.iteration=6",
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    run(tmp_path / "killed", *recipe, "ckpt_path=auto")
+    assert_same_state(load(tmp_path / "full"), load(tmp_path / "killed"))
+
+
 def test_ckpt_path_auto_resumes_the_run_dir(uninterrupted, tmp_path):
     run(tmp_path, "+callbacks.kill._target_=tests.helpers.KillAt", "+callbacks.kill.iteration=7", check=False)
     run(tmp_path, "ckpt_path=auto")

@@ -7,15 +7,19 @@ from gan.build import build_module
 from gan.errors import ConfigError
 from gan.losses import Targets
 from gan.run import train
+from gan.step import FeatureTaps, Seen
 from gan.tricks.d_freeze import DFreeze
 from gan.tricks.diffaugment import diff_augment
-from gan.tricks.ema import EMA, ema_update
+from gan.tricks.ema import EMA, ema_update, ramped_decay
+from gan.tricks.feature_matching import feature_matching_loss
+from gan.tricks.historical_averaging import HistoricalAveraging
 from gan.tricks.instance_noise import InstanceNoise, noise_sigma
 from gan.tricks.label_flip import LabelFlip
 from gan.tricks.label_smoothing import LabelSmoothing
 from gan.tricks.n_critic import NCritic
 from gan.tricks.noisy_labels import NoisyLabels
-from gan.tricks.r1 import gradient_penalty
+from gan.tricks.r1 import R1, gradient_penalty
+from gan.tricks.r2 import R2
 from tests.conftest import fit, smoke
 
 LIKE = torch.zeros(10_000)
@@ -187,3 +191,75 @@ def test_ttur_and_adam_sgd(tmp_path):
     opt_g, opt_d = build_module(smoke("optim=adam_sgd", output_dir=tmp_path)).configure_optimizers()
     assert isinstance(opt_g, torch.optim.Adam) and isinstance(opt_d, torch.optim.SGD)
 
+
+def test_r2_penalises_d_gradient_at_the_fakes():
+    class Square(torch.nn.Module):
+        def forward(self, x, cond=None):
+            return (x**2).flatten(1).sum(1)
+
+    real, fake = torch.zeros(2, 2), torch.tensor([[1.0, 2.0], [0.0, 3.0]])
+    seen = Seen(real, fake, None, Square(), FeatureTaps(Square(), []))
+    r2 = R2(gamma=2.0, interval=4)
+    r2.begin_iteration(0)
+    assert r2.d_penalty(seen).item() == pytest.approx(0.5 * 2.0 * 4 * (4 * 5 + 4 * 9) / 2)
+    r2.begin_iteration(1)
+    assert r2.d_penalty(seen) is None  # lazy: only every 4th iteration
+    r1 = R1(gamma=2.0, interval=1)
+    r1.begin_iteration(0)
+    assert r1.d_penalty(seen).item() == 0.0  # R1 looks at the (zero) reals
+
+
+def test_feature_matching_distance_of_batch_means():
+    real = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # mean [2, 3]
+    fake = torch.tensor([[0.0, 0.0], [2.0, 2.0]], requires_grad=True)  # mean [1, 1]
+    loss = feature_matching_loss(real, fake)
+    assert loss.item() == pytest.approx(1 + 4)
+    loss.backward()
+    assert torch.allclose(fake.grad, torch.tensor([[-1.0, -2.0], [-1.0, -2.0]]))  # 2(mean_f - mean_r)/N
+
+
+def test_historical_averaging_pulls_towards_the_mean_of_past_weights():
+    g, d = torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False)
+    g.weight.data.fill_(1.0)
+    trick = HistoricalAveraging(weight=0.5)
+    trick.setup(g, d)
+    for value in (3.0, 5.0):  # history 1, 3, 5: mean 3
+        g.weight.data.fill_(value)
+        trick.after_step("g", torch.zeros(()), None)
+    assert trick.means("g")[0].item() == pytest.approx(3.0)
+    g.weight.data.fill_(7.0)
+    assert trick.g_penalty(None).item() == pytest.approx(0.5 * (7 - 3) ** 2)
+    state = trick.state_dict()
+    assert "g_mean_0" in state and state["count"].tolist() == [0, 2]
+
+
+def test_ema_batchnorm_statistics_describe_the_averaged_weights(tmp_path):
+    cfg = smoke("trick=ema", "trick.ema.decay=0.5", output_dir=tmp_path)
+    module = build_module(cfg)
+    fit(module, cfg, iterations=2)
+    average = module.sampling_generator()  # recalibrated: the weights changed since
+    norms = [m for m in average.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    seen = {}
+    hooks = [m.register_forward_pre_hook(lambda m, a: seen.setdefault(m, a[0].detach())) for m in norms]
+    average.train()
+    with torch.no_grad():
+        average(module.sample_latent(2048))
+    average.eval()
+    for h in hooks:
+        h.remove()
+    for m in norms:
+        x = seen[m].transpose(0, 1).flatten(1)
+        spread = x.std(1).mean()
+        assert (m.running_mean - x.mean(1)).abs().max() < 0.1 * spread
+        assert torch.allclose(m.running_var, x.var(1), rtol=0.15)
+    # G's own statistics belong to G's weights and differ from the average's
+    g_norms = [m for m in module.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert not torch.allclose(g_norms[0].running_mean, norms[0].running_mean, atol=1e-3)
+    ema = module.tricks["ema"]
+    assert ema.state_dict()["calibrated_at"] == ema.state_dict()["updates"] == 2
+
+
+def test_ema_decay_ramps_up():
+    assert ramped_decay(0.999, 0) == pytest.approx(0.1)
+    assert ramped_decay(0.999, 90) == pytest.approx(0.91)
+    assert ramped_decay(0.999, 10**6) == 0.999

@@ -2,7 +2,7 @@
 
 Depth follows the image size: G starts at 4x4 (7x7 for 28-pixel data) and doubles to the target size;
 D mirrors it. `cdcgan` (ConditionalGenerator/ConditionalDiscriminator) concatenates a label embedding as
-channels.
+channels. D options: `minibatch_std`, `minibatch_discrimination=<n_kernels>` (gan/models/minibatch.py).
 """
 
 import math
@@ -13,6 +13,7 @@ from torch import nn
 from gan.errors import ConfigError
 from gan.models.layers import activation as make_activation
 from gan.models.layers import apply_spectral_norm, dcgan_init, norm2d
+from gan.models.minibatch import MinibatchDiscrimination, MinibatchStd
 
 
 def dcgan_plan(image_size: int) -> tuple[int, int]:
@@ -67,6 +68,8 @@ class Discriminator(nn.Module):
         dropout: float = 0.0,
         norm: str = "batch",
         spectral_norm: bool = False,
+        minibatch_std: bool = False,
+        minibatch_discrimination: int = 0,
     ):
         super().__init__()
         start, _ = dcgan_plan(image_size)
@@ -81,7 +84,15 @@ class Discriminator(nn.Module):
             ]
             layers += [nn.Dropout(dropout)] if dropout else []
             ch, size = ch * 2, size // 2
-        layers.append(nn.Conv2d(ch, 1, start, 1, 0, bias=False))
+        if minibatch_std:
+            layers.append(MinibatchStd())
+            ch += 1
+        if minibatch_discrimination:
+            features = ch * start * start
+            layers.append(MinibatchDiscrimination(features, minibatch_discrimination))
+            layers.append(nn.Linear(features + minibatch_discrimination, 1))
+        else:
+            layers.append(nn.Conv2d(ch, 1, start, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
         if spectral_norm:
@@ -130,8 +141,19 @@ class ConditionalDiscriminator(Discriminator):
         dropout: float = 0.0,
         norm: str = "batch",
         spectral_norm: bool = False,
+        minibatch_std: bool = False,
+        minibatch_discrimination: int = 0,
     ):
-        super().__init__(image_size, channels + 1, ndf, dropout, norm, spectral_norm)
+        super().__init__(
+            image_size,
+            channels + 1,
+            ndf,
+            dropout,
+            norm,
+            spectral_norm,
+            minibatch_std,
+            minibatch_discrimination,
+        )
         self.image_size = image_size
         self.embed = nn.Embedding(num_classes, image_size * image_size)
 
