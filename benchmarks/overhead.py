@@ -34,6 +34,7 @@ from tests.conftest import SHARED, make_cfg  # noqa: E402
 
 SPECS = {  # name: (overrides, batch)
     "dcgan64": (["model=dcgan", "data.image_size=64", "data.channels=3"], 64),
+    "dcgan32": (["model=dcgan", "data.image_size=32", "data.channels=1"], 64),
     "mlp28": (["model=mlp", "data.image_size=28", "data.channels=1"], 64),
     "dcgan256": (["model=dcgan256", "data.image_size=256", "data.channels=3"], 16),
 }
@@ -47,6 +48,9 @@ FAST = {
     "torch.compile": ["perf.compile=true"],
     "channels_last + compile": ["perf.channels_last=true", "perf.compile=true"],
 }
+
+
+COMMON: list[str] = []  # --overrides: for the plain loop and the framework alike
 
 
 def config(spec: str, iterations: int, extra: list[str], tiny: bool, out: str):
@@ -69,6 +73,7 @@ def config(spec: str, iterations: int, extra: list[str], tiny: bool, out: str):
         "trainer.accelerator=cpu",
         "+trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
+        *COMMON,
         *extra,
         output_dir=out,
     )
@@ -140,7 +145,8 @@ def overhead_table(repeats: int, tiny: bool, specs: list[str]) -> dict[str, floa
     )
     medians = {}
     for spec in specs:
-        n = (2, 6) if tiny else {"dcgan64": (5, 25), "mlp28": (20, 220), "dcgan256": (2, 8)}[spec]
+        lengths = {"dcgan64": (5, 25), "dcgan32": (10, 70), "mlp28": (20, 220), "dcgan256": (2, 8)}
+        n = (2, 6) if tiny else lengths[spec]
         plain, frozen, framework = [], [], []
         for _ in range(repeats):  # alternating, so drifts in machine load hit all three
             plain.append(plain_per_iter(spec, n, tiny))
@@ -271,11 +277,17 @@ def main() -> None:
     parser.add_argument("--sections", default="overhead,fast,data,fid,memory", help="comma-separated subset")
     parser.add_argument("--specs", default=",".join(SPECS), help="models of the overhead table")
     parser.add_argument(
+        "--overrides",
+        default="",
+        help="space-separated overrides for every run, e.g. optim.generator.fused=false",
+    )
+    parser.add_argument(
         "--options", default=",".join(FAST), help="comma-separated subset of the fast options"
     )
     args = parser.parse_args()
     repeats = 1 if args.tiny else args.repeats
     torch.set_num_threads(os.cpu_count() or 1)
+    COMMON.extend(args.overrides.split())
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
     print(

@@ -101,7 +101,8 @@ def instantiate_group(node: DictConfig | None) -> list:
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    # plain containers: Lightning reads trainer.max_time={minutes: 5} as a dict, not a DictConfig
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all")
 
 
 def git_commit() -> str:
@@ -118,7 +119,13 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: str) -> str | None:
         return None
     if ckpt_path == "auto":
         last = os.path.join(output_dir, "checkpoints", "last.ckpt")
-        return last if os.path.isfile(last) else None
+        found = os.path.isfile(last)
+        print(
+            f"ckpt_path=auto: resuming from {last}"
+            if found
+            else "ckpt_path=auto: no checkpoint, starting fresh"
+        )
+        return last if found else None
     if not os.path.isfile(ckpt_path):
         raise ConfigError(f"ckpt_path={ckpt_path}: no such checkpoint file")
     return ckpt_path

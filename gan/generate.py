@@ -32,7 +32,9 @@ DEFAULTS = {
     "seed": 0,
     "use_ema": True,
     "device": "cpu",
+    "chunk": 256,
 }
+MAX_GRID = 1024  # images in one grid at most; a larger request also writes every image on its own
 
 
 def load_checkpoint(path: str) -> dict:
@@ -68,48 +70,78 @@ def load_generator(ckpt: dict, use_ema: bool = True) -> torch.nn.Module:
 
 def condition_for(generator, state: dict, n: int, label: int | None) -> torch.Tensor | None:
     """Classes in turn (or the one `label`), or the run's fixed conditioning images in turn."""
+    kind = condition_of(generator)
     classes = state["fixed_labels"].unique()
-    if label is not None and condition_of(generator) == "label" and label not in classes.tolist():
+    if label is not None and kind != "label":
+        raise ConfigError(f"label={label}: this model is not conditioned on classes (condition={kind})")
+    if label is not None and label not in classes.tolist():
         raise ConfigError(f"label={label}: this model was trained on classes {classes.tolist()}")
-    return draw_condition(condition_of(generator), n, classes, state["fixed_images"], label=label)
+    return draw_condition(kind, n, classes, state["fixed_images"], label=label)
+
+
+def check_args(args: dict) -> None:
+    """One-line errors for every option, before the checkpoint is read."""
+    for key, least in (("num_images", 1), ("steps", 2), ("rows", 1), ("chunk", 1)):
+        if not isinstance(args[key], int) or args[key] < least:
+            raise ConfigError(f"{key}={args[key]!r}: must be an integer >= {least}")
+    if args["mode"] not in ("grid", "interpolate"):
+        raise ConfigError(f"mode={args['mode']!r}: allowed values are grid, interpolate")
+
+
+def writable_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"out_dir={path}: cannot write there ({err.strerror}); pass out_dir=...") from None
+    return path
+
+
+def latents(args: dict, prior: str, dim: int) -> tuple[torch.Tensor, int]:
+    """All latent vectors of the request (small: latent_dim floats each) and the grid's row length."""
+    gen = torch.Generator().manual_seed(args["seed"])
+    if args["mode"] == "grid":
+        n = args["num_images"]
+        return sample_latent(prior, n, dim, generator=gen), max(1, int(min(n, MAX_GRID) ** 0.5))
+    rows, steps = args["rows"], args["steps"]
+    a, b = sample_latent(prior, rows, dim, generator=gen), sample_latent(prior, rows, dim, generator=gen)
+    t = torch.linspace(0, 1, steps).repeat(rows)[:, None]
+    a, b = a.repeat_interleave(steps, 0), b.repeat_interleave(steps, 0)
+    return (slerp(a, b, t) if prior in ("gaussian", "sphere") else (1 - t) * a + t * b), steps
 
 
 @torch.no_grad()
 def generate(args: dict) -> list[Path]:
+    """Images in chunks of `chunk` (constant memory); the grid shows the first MAX_GRID of them, and a
+    request larger than that is written as individual images too."""
+    check_args(args)
     ckpt = load_checkpoint(args["ckpt_path"])
     generator = load_generator(ckpt, args["use_ema"])
     config, state = ckpt["config"], ckpt["state_dict"]
     device = torch.device(args["device"])
     generator.to(device)
-    prior, dim = config["model"]["prior"], config["model"]["latent_dim"]
-    gen = torch.Generator().manual_seed(args["seed"])
-    out = Path(args["out_dir"] or Path(args["ckpt_path"]).resolve().parents[1] / "generated")
-    out.mkdir(parents=True, exist_ok=True)
-    if args["mode"] == "grid":
-        n = args["num_images"]
-        z = sample_latent(prior, n, dim, generator=gen)
-        nrow = max(1, int(n**0.5))
-    elif args["mode"] == "interpolate":
-        rows, steps = args["rows"], args["steps"]
-        a, b = sample_latent(prior, rows, dim, generator=gen), sample_latent(prior, rows, dim, generator=gen)
-        t = torch.linspace(0, 1, steps).repeat(rows)[:, None]
-        a, b = a.repeat_interleave(steps, 0), b.repeat_interleave(steps, 0)
-        z = slerp(a, b, t) if prior in ("gaussian", "sphere") else (1 - t) * a + t * b
-        n, nrow = rows * steps, steps
-    else:
-        raise ConfigError(f"mode={args['mode']!r}: allowed values are grid, interpolate")
-    cond = condition_for(generator, state, n, args["label"])
-    images = generator(z.to(device), None if cond is None else cond.to(device)).float().cpu()
-    images = (images.clamp(-1, 1) + 1) / 2
-    written = [out / ("grid.png" if args["mode"] == "grid" else "interpolation.png")]
-    save_image(make_grid(images, nrow=nrow), written[0])
-    if args["individual"]:
+    z, nrow = latents(args, config["model"]["prior"], config["model"]["latent_dim"])
+    cond = condition_for(generator, state, len(z), args["label"])
+    out = writable_dir(Path(args["out_dir"] or Path(args["ckpt_path"]).resolve().parents[1] / "generated"))
+    individual = args["individual"] or len(z) > MAX_GRID
+    grid_images, written = [], []
+    if individual:
         (out / "images").mkdir(exist_ok=True)
-        for i, image in enumerate(images):
-            written.append(out / "images" / f"{i:05d}.png")
+    for start in range(0, len(z), args["chunk"]):
+        part = slice(start, start + args["chunk"])
+        c = None if cond is None else cond[part].to(device)
+        images = ((generator(z[part].to(device), c).float().cpu().clamp(-1, 1) + 1) / 2).clone()
+        if start < MAX_GRID:
+            grid_images.append(images[: MAX_GRID - start])
+        for i, image in enumerate(images if individual else []):
+            written.append(out / "images" / f"{start + i:05d}.png")
             save_image(image, written[-1])
-    print(f"Wrote {len(written)} file(s) to {out}")
-    return written
+    grid = out / ("grid.png" if args["mode"] == "grid" else "interpolation.png")
+    save_image(make_grid(torch.cat(grid_images)[:MAX_GRID], nrow=nrow), grid)
+    print(f"Wrote {len(written) + 1} file(s) to {out}")
+    return [grid, *written]
 
 
 def parse(argv: list[str]) -> dict:

@@ -1,8 +1,48 @@
-"""Logger factories. W&B runs offline unless WANDB_MODE or WANDB_API_KEY (from `.env`) says otherwise."""
+"""Logger factories. W&B runs offline unless WANDB_MODE or WANDB_API_KEY (from `.env`) says otherwise.
+`ResumableCSVLogger` keeps a run's metrics history across resumes (Lightning's CSVLogger deletes it)."""
 
+import csv
 import os
 
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+
+class ResumableCSVWriter(ExperimentWriter):
+    """Appends to the run's metrics.csv: at the first save, rows at or past the first newly logged step (those
+    written after the checkpoint a resumed run starts from) are dropped, every earlier row is kept. A re-run
+    that logs nothing leaves the file as it was."""
+
+    def _check_log_dir_exists(self) -> None:
+        self._history: list[dict] | None = None
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self._history = list(csv.DictReader(file))
+
+    def save(self) -> None:
+        if self._history is not None and self.metrics:
+            first_new = min(int(row["step"]) for row in self.metrics)
+            kept = [row for row in self._history if int(float(row["step"])) < first_new]
+            self.metrics = kept + self.metrics
+            self.metrics_keys = []
+            self._fs.rm_file(self.metrics_file_path)
+            self._history = None
+        super().save()
+
+
+class ResumableCSVLogger(CSVLogger):
+    """Lightning's CSVLogger that keeps history (see ResumableCSVWriter) and flushes at every checkpoint,
+    so the rows on disk always reach the checkpoint a resumed run starts from."""
+
+    def after_save_checkpoint(self, checkpoint_callback) -> None:
+        self.save()
+
+    @property
+    def experiment(self) -> ResumableCSVWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = ResumableCSVWriter(log_dir=self.log_dir)
+        return self._experiment
 
 
 def wandb_mode() -> str:

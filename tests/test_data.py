@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from gan.build import instantiate
+from gan.build import build_datamodule, instantiate
 from gan.data.folder import ImageFolderDataModule, ZapposDataModule
 from gan.data.images import to_mode
 from gan.errors import ConfigError
 from gan.run import train
-from tests.conftest import make_cfg
+from tests.conftest import make_cfg, smoke
 
 
 def batch_of(dm):
@@ -33,7 +33,7 @@ def test_fashion_mnist_found_in_debian_package_with_class_subset(fashion_mnist, 
         ).data
     )
     images, labels = batch_of(dm)
-    assert images.shape == (64, 1, 28, 28) and -1 <= images.min() < 0 < images.max() <= 1
+    assert images.shape == (64, 1, 32, 32) and -1 <= images.min() < 0 < images.max() <= 1  # padded 28 -> 32
     assert set(labels.tolist()) <= {5, 7, 9} and len(dm.train_set) == 18_000
 
 
@@ -173,3 +173,38 @@ def test_design_card_command_runs_as_is(shoes, tmp_path):
     """`python train.py model=dcgan256 data=heels trick=instance_noise`, data where the user keeps it."""
     overrides = ["model=dcgan256", "data=heels", "trick=instance_noise", f"data.root={shoes}"]
     train(make_cfg(*overrides, "debug=smoke", "data.batch_size=4", "callbacks=none", output_dir=tmp_path))
+
+
+@pytest.mark.parametrize("data", ["digits", "synthetic", "fashion_mnist"])
+def test_on_device_batches_equal_the_dataloader_batches(data, tmp_path, fashion_mnist):
+    def batches(*extra):
+        cfg = make_cfg(
+            f"data={data}", "data.batch_size=32", "data.classes=[5,7,9]", *extra, output_dir=tmp_path
+        )
+        dm = build_datamodule(cfg)
+        dm.setup()
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(1)  # what Lightning calls each epoch, through `.sampler`
+        return list(loader)[:5], len(loader)
+
+    (plain, n_plain), (device, n_device) = batches(), batches("data.on_device=true")
+    assert n_plain == n_device
+    for (x, y), (xd, yd) in zip(plain, device, strict=True):
+        assert torch.allclose(x, xd, atol=1e-6) and torch.equal(y, yd)
+
+
+def test_on_device_uint8_folder_cache_and_training(tmp_path, shoes):
+    cfg = smoke(
+        "data=image_folder",
+        f"data.root={shoes}",
+        "data.image_size=32",
+        "data.on_device=true",
+        output_dir=tmp_path,
+    )
+    dm = build_datamodule(cfg)
+    dm.setup()
+    loader = dm.train_dataloader()
+    assert loader.uint8 and loader.images.dtype == torch.uint8
+    images, _ = next(iter(loader))
+    assert images.dtype == torch.float32 and images.min() >= -1 and images.max() <= 1
+    train(cfg)

@@ -70,7 +70,7 @@ def test_fid_callback_logs_and_caches_real_stats(tmp_path):
 def test_offline_fid_is_off_with_one_hint(tmp_path, caplog, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached Inception weights
     assert build("inception", weights_path=None) is None
-    assert "FID_WEIGHTS" in caplog.text and caplog.text.count("FID is off") == 1
+    assert "FID_WEIGHTS" in caplog.text and caplog.text.count("No Inception FID") == 1
     assert build("inception", weights_path=str(tmp_path / "missing.pth")) is None
     with pytest.raises(ConfigError, match="allowed values"):
         build("resnet")
@@ -96,6 +96,7 @@ def test_default_run_leaves_samples_gif_and_loss_plot(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "FID_WEIGHTS" in run.stdout + run.stderr
+    assert "val/fid uses a classifier trained on this dataset" in run.stdout + run.stderr  # offline fallback
     assert (tmp_path / "samples" / "progress.gif").is_file()
     assert (tmp_path / "loss_curves.png").stat().st_size > 1000
     assert len(list((tmp_path / "samples").glob("iter_*.png"))) >= 2
@@ -146,3 +147,38 @@ def test_generate_cli_rejects_bad_paths(tmp_path):
             timeout=120,
         )
         assert run.returncode != 0 and str(path) in run.stderr
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("num_images=0", "num_images=0: must be an integer >= 1"),
+        ("num_images=-3", ">= 1"),
+        ("steps=1", ">= 2"),
+    ],
+)
+def test_generate_rejects_bad_counts_in_one_line(option, message, checkpoint, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        generate(parse([f"ckpt_path={checkpoint}", option, f"out_dir={tmp_path}"]))
+
+
+def test_generate_refuses_label_for_unconditional_model_and_unwritable_dir(tmp_path):
+    train(smoke(output_dir=tmp_path / "run"))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    with pytest.raises(ConfigError, match="not conditioned on classes"):
+        generate(parse([f"ckpt_path={ckpt}", "label=3", f"out_dir={tmp_path}"]))
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")  # root ignores permission bits; a path under a file fails for everyone
+    with pytest.raises(ConfigError, match="out_dir=.*cannot write there"):
+        generate(parse([f"ckpt_path={ckpt}", f"out_dir={not_a_dir / 'sub'}"]))
+
+
+def test_generate_large_counts_in_chunks_with_capped_grid(checkpoint, tmp_path, monkeypatch):
+    import gan.generate as generate_module
+
+    monkeypatch.setattr(generate_module, "MAX_GRID", 16)
+    written = generate(parse([f"ckpt_path={checkpoint}", "num_images=40", "chunk=7", f"out_dir={tmp_path}"]))
+    assert len(written) == 41 and len(list((tmp_path / "images").glob("*.png"))) == 40
+    from PIL import Image
+
+    assert Image.open(tmp_path / "grid.png").size == (4 * 34 + 2, 4 * 34 + 2)  # 16 images of 32 px, 2 px pad

@@ -1,6 +1,7 @@
 """A run killed with SIGKILL and resumed ends bit-identical to an uninterrupted run; SIGTERM/SIGINT save
 first; a NaN or exploding loss never reaches the weights; checkpoints are written atomically."""
 
+import csv
 import functools
 import os
 import signal
@@ -74,7 +75,12 @@ def assert_same_state(a: dict, b: dict) -> None:
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("full")
     run(out)
-    return load(out)
+    return {**load(out), "run_dir": out}
+
+
+def metrics_rows(run_dir) -> list[dict]:
+    with open(run_dir / "csv" / "metrics.csv", newline="") as file:
+        return list(csv.DictReader(file))
 
 
 @pytest.mark.parametrize("kill_at", [6, 9], ids=["mid_epoch", "epoch_boundary"])
@@ -90,6 +96,18 @@ def test_sigkill_and_resume_is_bit_identical(kill_at, uninterrupted, tmp_path):
     run(tmp_path, f"ckpt_path={tmp_path}/checkpoints/last.ckpt")
     assert_same_state(uninterrupted, load(tmp_path))
     assert uninterrupted["gan"]["iteration"] == 12
+    # the metrics history survives the resume: the same rows as the uninterrupted run, none twice
+    rows = metrics_rows(tmp_path)
+    assert rows == metrics_rows(uninterrupted["run_dir"])
+    steps = [(row["step"], tuple(k for k, v in row.items() if v)) for row in rows]
+    assert len(steps) == len(set(steps))
+
+
+def test_rerunning_a_finished_run_keeps_its_metrics(uninterrupted, tmp_path):
+    run(tmp_path)
+    before = metrics_rows(tmp_path)
+    run(tmp_path, "ckpt_path=auto")
+    assert metrics_rows(tmp_path) == before and len(before) == 12  # one row per iteration, kept
 
 
 def test_sigkill_and_resume_is_bit_identical_with_relativistic_recipe(tmp_path):

@@ -39,3 +39,25 @@ def test_train_py_command_line_puts_outputs_in_run_dir(tmp_path):
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert (tmp_path / "csv" / "metrics.csv").is_file()
     assert (tmp_path / "train.log").is_file() and (tmp_path / ".hydra" / "config.yaml").is_file()
+
+
+def test_config_error_is_one_line_with_exit_code_2(tmp_path):
+    args = ["debug=smoke", "data=synthetic", "trick=feature_matching", "trick.feature_matching.layer=nope"]
+    run = subprocess.run(
+        [sys.executable, "train.py", *args, f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "layer='nope' does not exist" in errors[0]
+
+
+def test_last_checkpoint_is_the_end_of_training_between_periodic_saves(tmp_path):
+    cfg = smoke("trainer.limit_train_batches=1.0", "trainer.max_steps=6", output_dir=tmp_path)
+    cfg.callbacks.model_checkpoint.every_n_train_steps = 4  # a periodic save at iteration 2, the end at 3
+    train(cfg)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["gan"]["iteration"] == 3 and ckpt["global_step"] == 6

@@ -260,6 +260,7 @@ def test_ema_batchnorm_statistics_describe_the_averaged_weights(tmp_path):
 
 
 def test_ema_decay_ramps_up():
-    assert ramped_decay(0.999, 0) == pytest.approx(0.1)
-    assert ramped_decay(0.999, 90) == pytest.approx(0.91)
+    assert ramped_decay(0.999, 0) == 0.0  # the first update copies G
+    assert ramped_decay(0.999, 600) == pytest.approx(0.5 ** (1 / 30))  # half-life: 5% of 600 updates
     assert ramped_decay(0.999, 10**6) == 0.999
+    assert ramped_decay(0.9, 10**6, rampup=0) == 0.9

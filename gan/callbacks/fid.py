@@ -2,7 +2,8 @@
 `every_n_iterations` and at the end of training.
 
 Logs `val/fid` (what ModelCheckpoint or a sweeper monitors), `val/fid_<n>` naming the sample count, and
-`val/best_fid`. Samples come from the sampling generator (EMA weights when that trick is on). Real-image
+`val/best_fid`; with the domain classifier also `val/precision` and `val/recall` (Kynkäänniemi et al.).
+Samples come from the sampling generator (EMA weights when that trick is on). Real-image
 statistics are cached on disk per (dataset, preprocessing, size, sample count, feature network), so every
 run of a sweep reuses them.
 """
@@ -22,6 +23,9 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan.callbacks.samples import to_uint8
+from gan.metrics.classifier import ClassifierFeatures, domain_classifier
+from gan.metrics.features import NeedsData
+from gan.metrics.precision_recall import precision_recall
 
 log = logging.getLogger(__name__)
 REAL_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
@@ -33,6 +37,7 @@ IGNORED_DATA_KEYS = {
     "strict",
     "cache_hit",
     "bad_files",
+    "on_device",
 }
 
 
@@ -65,6 +70,8 @@ class FID(L.Callback):
         kid: bool = False,
         cache_dir: str | None = None,
         inception_score: nn.Module | None = None,
+        precision_recall: bool | None = None,
+        classifier_epochs: int = 4,
     ):
         self.feature, self.every_n_iterations = feature, every_n_iterations
         self.is_network = inception_score  # a logits network (Inception's logits_unbiased); None: no IS
@@ -77,14 +84,20 @@ class FID(L.Callback):
         self.kid_metric: KernelInceptionDistance | None = None
         self.is_metric: InceptionScore | None = None
         self.key = f"val/fid_{num_samples // 1000}k" if num_samples >= 1000 else f"val/fid_{num_samples}"
+        self.precision_recall = precision_recall  # None: on for the domain classifier (cheap features)
+        self.classifier_epochs = classifier_epochs
+        self.real_features: torch.Tensor | None = None
 
     @property
     def enabled(self) -> bool:
         return self.feature is not None
 
     def setup(self, trainer, module, stage: str) -> None:
+        self.use_domain_classifier(trainer.datamodule)
         if not self.enabled:
             return  # the feature factory already said why, once
+        if self.precision_recall is None:
+            self.precision_recall = isinstance(self.feature, ClassifierFeatures)
         self.fid = FrechetInceptionDistance(feature=self.feature, reset_real_features=False).to(module.device)
         if self.kid:
             subset = min(1000, self.num_samples)
@@ -93,6 +106,28 @@ class FID(L.Callback):
             ).to(module.device)
         if self.is_network is not None:
             self.is_metric = InceptionScore(feature=self.is_network).to(module.device)
+
+    def use_domain_classifier(self, datamodule) -> None:
+        """`feature.name=classifier`, or no Inception weights on a labelled small-image dataset."""
+        wanted = isinstance(self.feature, NeedsData)
+        fallback = self.feature is None and getattr(datamodule, "domain_fid", False)
+        if not (wanted or fallback):
+            return
+        if fallback:
+            log.info(
+                "FID: no Inception weights, so val/fid uses a classifier trained on this dataset "
+                "(comparable between runs of this project only)"
+            )
+        cache = self.cache_dir.parent if self.cache_dir else None
+        self.feature = domain_classifier(datamodule, cache, epochs=self.classifier_epochs)
+
+    def reference_set(self, datamodule):
+        """The real images to compare with: a held-out split for the domain classifier, else training's."""
+        if isinstance(self.feature, ClassifierFeatures):
+            held_out = datamodule.held_out_dataset()
+            if held_out is not None:
+                return held_out
+        return datamodule.train_set
 
     # ---- real statistics ----
 
@@ -103,6 +138,7 @@ class FID(L.Callback):
             "data": dataset_key(datamodule),
             "n": self.num_samples,
             "feature": getattr(self.feature, "name", type(self.feature).__name__),
+            "reference": type(self.reference_set(datamodule)).__name__,
         }
         digest = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:20]
         return self.cache_dir / f"fid_real_{digest}.pt"
@@ -110,22 +146,26 @@ class FID(L.Callback):
     def load_real(self, datamodule, device) -> bool:
         """Fill the metric's real statistics from the cache or the data; True when the cache was hit."""
         path = self.cache_path(datamodule)
-        if path is not None and path.is_file() and self.kid_metric is None:
+        if path is not None and path.is_file() and self.kid_metric is None and not self.precision_recall:
             states = torch.load(path, map_location=device, weights_only=True)
             for name in REAL_STATES:
                 setattr(self.fid, name, states[name].to(device))
             return True
-        seen = 0
+        seen, features = 0, []
         order = torch.Generator().manual_seed(0)  # a fixed real subset; the training RNG is not touched
-        loader = DataLoader(datamodule.train_set, batch_size=self.batch_size, shuffle=True, generator=order)
+        reals = self.reference_set(datamodule)
+        loader = DataLoader(reals, batch_size=self.batch_size, shuffle=True, generator=order)
         for images, _ in loader:
             images = as_rgb_uint8(images[: self.num_samples - seen].to(device))
             self.fid.update(images, real=True)
             if self.kid_metric is not None:
                 self.kid_metric.update(images, real=True)
+            if self.precision_recall:
+                features.append(self.feature(images).cpu())
             seen += len(images)
             if seen >= self.num_samples:
                 break
+        self.real_features = torch.cat(features) if features else None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save({name: getattr(self.fid, name) for name in REAL_STATES}, path)
@@ -150,8 +190,11 @@ class FID(L.Callback):
         for extra in (self.kid_metric, self.is_metric):
             if extra is not None:
                 extra.reset()
+        fake_features = []
         for images in self.generate(module):
             self.fid.update(images, real=False)
+            if self.precision_recall:
+                fake_features.append(self.feature(images).cpu())
             if self.kid_metric is not None:
                 self.kid_metric.update(images, real=False)
             if self.is_metric is not None:
@@ -164,6 +207,9 @@ class FID(L.Callback):
             metrics["val/kid"] = float(self.kid_metric.compute()[0])
         if self.is_metric is not None:
             metrics["val/is"] = float(self.is_metric.compute()[0])
+        if self.precision_recall and self.real_features is not None:
+            p, r = precision_recall(self.real_features, torch.cat(fake_features))
+            metrics.update({"val/precision": p, "val/recall": r})
         # straight to the loggers: FID is rare and must not wait for log_every_n_steps
         trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
         for logger in trainer.loggers:

@@ -44,6 +44,8 @@ class SaveOnSignal(L.Callback):
         if self.received is None:
             return
         trainer.save_checkpoint(self.path)
+        for logger in trainer.loggers:  # the metrics up to this checkpoint reach the disk too
+            logger.save()
         log.warning(
             "Saved %s at iteration %d; resume with ckpt_path=%s", self.path, module.iteration, self.path
         )

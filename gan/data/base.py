@@ -6,6 +6,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from gan.data.device import DeviceBatches
 from gan.data.sampler import ResumableRandomSampler
 from gan.errors import ConfigError
 
@@ -15,6 +16,8 @@ class GANDataModule(L.LightningDataModule):
 
     #: names of the classes, index = label id; empty for unlabelled data
     class_names: tuple[str, ...] = ()
+    #: labelled small images: FID falls back to a domain classifier's features (gan/metrics/classifier.py)
+    domain_fid: bool = False
 
     def __init__(
         self,
@@ -26,6 +29,7 @@ class GANDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         classes: list[int | str] | None = None,
         normalize: bool = True,
+        on_device: bool = False,
     ):
         super().__init__()
         self.normalize = normalize  # False: images in [0, 1] instead of [-1, 1] (S0 experiment 1)
@@ -33,6 +37,7 @@ class GANDataModule(L.LightningDataModule):
             raise ConfigError(f"data.batch_size={batch_size}: must be at least 1")
         self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.on_device = on_device  # in-memory data batched on the training device (gan/data/device.py)
         self.classes = self.resolve_classes(classes)
         self.train_set: Dataset | None = None
         self.seed = int(os.environ.get("PL_GLOBAL_SEED", 0))  # set by seed_everything (the run's `seed`)
@@ -61,18 +66,27 @@ class GANDataModule(L.LightningDataModule):
     def build_dataset(self) -> Dataset:
         raise NotImplementedError
 
+    def held_out_dataset(self) -> Dataset | None:
+        """Images of the selected classes that training never sees, preprocessed like the training set;
+        None when the dataset has no such split (the domain FID then compares with the training set)."""
+        return None
+
+    def prepare(self, dataset: Dataset) -> Dataset:
+        """The selected classes, in the value range training uses."""
+        if self.num_classes and len(self.classes) < self.num_classes:
+            keep = set(self.classes)
+            labels = dataset_labels(dataset)
+            dataset = Subset(dataset, [i for i, y in enumerate(labels) if int(y) in keep])
+        return dataset if self.normalize else ZeroOne(dataset)
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
-            dataset = self.build_dataset()
-            if self.num_classes and len(self.classes) < self.num_classes:
-                keep = set(self.classes)
-                labels = dataset_labels(dataset)
-                dataset = Subset(dataset, [i for i, y in enumerate(labels) if int(y) in keep])
+            dataset = self.prepare(self.build_dataset())
             if len(dataset) < self.batch_size:
                 raise ConfigError(
                     f"the dataset has {len(dataset)} images, fewer than data.batch_size={self.batch_size}"
                 )
-            self.train_set = dataset if self.normalize else ZeroOne(dataset)
+            self.train_set = dataset
 
     def state_dict(self) -> dict:
         """Where the epoch stands, saved in every checkpoint, so a resumed run continues mid-epoch."""
@@ -89,6 +103,9 @@ class GANDataModule(L.LightningDataModule):
         if self._resume is not None:
             self.sampler.resume_at(self._resume["epoch"], self._resume["batches_done"] * self.batch_size)
             self._resume = None
+        if self.on_device:
+            device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+            return DeviceBatches(self.train_set, self.sampler, self.batch_size, device)
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,

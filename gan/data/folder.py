@@ -53,6 +53,7 @@ class ImageFolderDataModule(GANDataModule):
         pin_memory: bool = False,
         classes: list[int | str] | None = None,
         normalize: bool = True,
+        on_device: bool = False,
         preprocess: str = "resize_crop",
         crop: int | None = None,
         labels_from_subfolders: bool = False,
@@ -65,7 +66,15 @@ class ImageFolderDataModule(GANDataModule):
             self.class_names = tuple(self._subfolders())
             num_classes = len(self.class_names)
         super().__init__(
-            image_size, channels, num_classes, batch_size, num_workers, pin_memory, classes, normalize
+            image_size,
+            channels,
+            num_classes,
+            batch_size,
+            num_workers,
+            pin_memory,
+            classes,
+            normalize,
+            on_device,
         )
         self.preprocess, self.crop, self.strict = preprocess, crop, strict
         self.cache_dir = Path(cache_dir) if cache_dir else None
@@ -155,6 +164,7 @@ class ZapposDataModule(ImageFolderDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         normalize: bool = True,
+        on_device: bool = False,
         preprocess: str = "pad_white",
         cache_dir: str | None = None,
         strict: bool = False,
@@ -168,6 +178,7 @@ class ZapposDataModule(ImageFolderDataModule):
             num_workers,
             pin_memory,
             normalize=normalize,
+            on_device=on_device,
             preprocess=preprocess,
             cache_dir=cache_dir,
             strict=strict,

@@ -7,6 +7,7 @@ has the files it asks torchvision to download them into `data.root`.
     python train.py data=fashion_mnist data.classes=[5,7,9]     # sandals, sneakers, ankle boots
 """
 
+import copy
 import gzip
 from pathlib import Path
 
@@ -42,8 +43,23 @@ def find_idx(dirs: list[Path], stem: str) -> Path | None:
     return None
 
 
+def fit_to_size(images: torch.Tensor, size: int, resize: str) -> torch.Tensor:
+    """[N, C, 28, 28] in [0, 1] to `size`: `pad` centres the digit on black (the classic 32 px DCGAN input,
+    content pixel-exact), `stretch` interpolates."""
+    if resize not in ("pad", "stretch"):
+        raise ConfigError(f"data.resize={resize!r}: allowed values are pad, stretch")
+    n = images.shape[-1]
+    if size == n:
+        return images
+    if resize == "pad" and size > n:
+        before = (size - n) // 2
+        return F.pad(images, [before, size - n - before, before, size - n - before], value=0.0)
+    return F.interpolate(images, size=size, mode="bilinear", antialias=True)
+
+
 class MNISTDataModule(GANDataModule):
     torchvision_name = "MNIST"
+    domain_fid = True
     class_names = tuple(str(d) for d in range(10))
     system_dirs: tuple[str, ...] = ()
 
@@ -58,15 +74,27 @@ class MNISTDataModule(GANDataModule):
         pin_memory: bool = False,
         classes: list[int | str] | None = None,
         normalize: bool = True,
+        on_device: bool = False,
         split: str = "train",
         download: bool = True,
+        resize: str = "pad",
     ):
         super().__init__(
-            image_size, channels, num_classes, batch_size, num_workers, pin_memory, classes, normalize
+            image_size,
+            channels,
+            num_classes,
+            batch_size,
+            num_workers,
+            pin_memory,
+            classes,
+            normalize,
+            on_device,
         )
         if split not in FILES:
             raise ConfigError(f"data.split={split!r}: allowed values are {sorted(FILES)}")
         self.root, self.split, self.download = Path(root), split, download
+        self.resize = resize
+        fit_to_size(torch.zeros(1, 1, 28, 28), 28, resize)  # a bad value fails here, before any work
 
     def search_dirs(self) -> list[Path]:
         tv = self.root / self.torchvision_name / "raw"
@@ -87,6 +115,12 @@ class MNISTDataModule(GANDataModule):
             )
         return found[0], found[1]
 
+    def held_out_dataset(self):
+        """The official test split (10k images), selected classes, same preprocessing."""
+        test = copy.copy(self)
+        test.split, test.download = "test", False
+        return self.prepare(test.build_dataset())
+
     def _download(self) -> None:
         import torchvision
 
@@ -98,8 +132,7 @@ class MNISTDataModule(GANDataModule):
     def build_dataset(self) -> TensorDataset:
         images_path, labels_path = self.locate()
         images = torch.from_numpy(read_idx(images_path).copy()).float()[:, None] / 255.0
-        if images.shape[-1] != self.image_size:
-            images = F.interpolate(images, size=self.image_size, mode="bilinear", antialias=True)
+        images = fit_to_size(images, self.image_size, self.resize)
         images = (images * 2 - 1).repeat(1, self.channels, 1, 1)
         labels = torch.from_numpy(read_idx(labels_path).astype(np.int64))
         return TensorDataset(images.contiguous(), labels)

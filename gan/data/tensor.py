@@ -15,6 +15,7 @@ class DigitsDataModule(GANDataModule):
     """The 1,797 real handwritten digits bundled with scikit-learn, upscaled from 8x8, labels 0-9."""
 
     class_names = tuple(str(d) for d in range(10))
+    domain_fid = True  # no held-out split: the domain FID compares with the training images
 
     def build_dataset(self) -> TensorDataset:
         from sklearn.datasets import load_digits
@@ -40,11 +41,20 @@ class SyntheticDataModule(GANDataModule):
         pin_memory: bool = False,
         classes: list[int | str] | None = None,
         normalize: bool = True,
+        on_device: bool = False,
         seed: int = 0,
     ):
         self.class_names = tuple(f"class_{i}" for i in range(num_classes))
         super().__init__(
-            image_size, channels, num_classes, batch_size, num_workers, pin_memory, classes, normalize
+            image_size,
+            channels,
+            num_classes,
+            batch_size,
+            num_workers,
+            pin_memory,
+            classes,
+            normalize,
+            on_device,
         )
         self.num_samples, self.seed = num_samples, seed
 

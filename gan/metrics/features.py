@@ -4,6 +4,9 @@ or None when it cannot be built here (the FID callback then switches itself off 
 `inception` is the standard FID Inception-v3 (torch-fidelity's port of the TF graph, via torchmetrics).
 Its weights come from FID_WEIGHTS (a local weights-inception-2015-12-05-6726825d.pth) or are downloaded.
 `small_conv` is a fixed random conv net for tests and quick relative comparisons, never for papers.
+`classifier` is a domain classifier trained on the run's own dataset (gan/metrics/classifier.py); it needs
+the data, so the FID callback builds it at setup. It is also the fallback for labelled small-image datasets
+when the Inception weights are missing.
 """
 
 import logging
@@ -20,7 +23,7 @@ def inception(weights_path: str | None = None, features: str = "2048") -> nn.Mod
     from torchmetrics.image.fid import NoTrainInceptionV3
 
     if weights_path and not os.path.isfile(weights_path):
-        log.warning("FID_WEIGHTS=%s is not a file: FID is off for this run.", weights_path)
+        log.warning("FID_WEIGHTS=%s is not a file: no Inception FID for this run.", weights_path)
         return None
     try:
         net = NoTrainInceptionV3(
@@ -30,7 +33,7 @@ def inception(weights_path: str | None = None, features: str = "2048") -> nn.Mod
         )
     except Exception as err:  # offline: torch-fidelity cannot download its weights
         log.warning(
-            "FID is off for this run: the Inception weights could not be fetched (%s: %s). Download %s on a "
+            "No Inception FID for this run: the weights could not be fetched (%s: %s). Download %s on a "
             "machine with internet and set FID_WEIGHTS=/path/to/that/file in .env.",
             type(err).__name__,
             err,
@@ -74,9 +77,16 @@ def small_conv(num_features: int = 64, seed: int = 0) -> nn.Module:
     return SmallConvFeatures(num_features, seed)
 
 
+class NeedsData(nn.Module):
+    """A placeholder the FID callback replaces by the domain classifier once the datamodule exists."""
+
+    name = "classifier"
+
+
 FEATURES = {
     "inception": "the standard FID Inception-v3 pool features",
     "small_conv": "a fixed random conv net",
+    "classifier": "a classifier trained on the dataset (offline domain FID)",
 }
 
 
@@ -90,6 +100,8 @@ def build(
         return inception(weights_path, features="logits_unbiased")
     if name == "small_conv":
         return small_conv(num_features)
+    if name == "classifier":
+        return NeedsData()
     from gan.errors import ConfigError
 
     raise ConfigError(f"callbacks.fid.feature.name={name!r}: allowed values are {sorted(FEATURES)}")

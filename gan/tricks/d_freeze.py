@@ -2,6 +2,9 @@
 
 Running means are exponential (`momentum`) over the losses of every iteration, including frozen ones,
 so D thaws once G catches up. Logs the fraction of iterations D was frozen.
+
+Decides on the host: `should_step_d` reads the two running means, one device sync per iteration (the
+only trick that adds one; on a GPU it costs what a `.item()` costs).
 """
 
 import torch
