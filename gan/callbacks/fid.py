@@ -87,6 +87,7 @@ class FID(L.Callback):
         self.precision_recall = precision_recall  # None: on for the domain classifier (cheap features)
         self.classifier_epochs = classifier_epochs
         self.real_features: torch.Tensor | None = None
+        self._reference = None
 
     @property
     def enabled(self) -> bool:
@@ -122,12 +123,14 @@ class FID(L.Callback):
         self.feature = domain_classifier(datamodule, cache, epochs=self.classifier_epochs)
 
     def reference_set(self, datamodule):
-        """The real images to compare with: a held-out split for the domain classifier, else training's."""
-        if isinstance(self.feature, ClassifierFeatures):
-            held_out = datamodule.held_out_dataset()
-            if held_out is not None:
-                return held_out
-        return datamodule.train_set
+        """The real images to compare with: a held-out split for the domain classifier, else training's.
+        Built once: the held-out split is read from disk."""
+        if self._reference is None:
+            held_out = None
+            if isinstance(self.feature, ClassifierFeatures):
+                held_out = datamodule.held_out_dataset()
+            self._reference = held_out if held_out is not None else datamodule.train_set
+        return self._reference
 
     # ---- real statistics ----
 
