@@ -5,25 +5,12 @@ import os
 import subprocess
 
 import lightning as L
-from hydra.errors import InstantiationException
 from hydra.utils import get_object
-from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gan.data.base import GANDataModule
-from gan.errors import ConfigError
+from gan.errors import ConfigError, instantiate
 from gan.module import GANModule
-
-
-def instantiate(node, **kwargs):
-    """Hydra's instantiate, but a ConfigError from a constructor reaches the user unwrapped."""
-    try:
-        return hydra_instantiate(node, **kwargs)
-    except InstantiationException as err:
-        if isinstance(err.__cause__, ConfigError):
-            raise err.__cause__ from None
-        raise
-
 
 #: constructor arguments of G and D that describe the data: they come from the built datamodule
 DATA_VALUES = ("image_size", "channels", "num_classes")
@@ -66,6 +53,7 @@ def build_module(cfg: DictConfig, datamodule: GANDataModule | None = None) -> GA
         nets[net] = instantiate(cfg.model[net], **values)
         config["model"][net].update(values)  # the checkpoint's config rebuilds G alone (gan.generate)
     loss.check(nets["discriminator"])
+    config["class_names"] = list(datamodule.class_names)  # for the studio's class menu
     size = datamodule.image_size
     return GANModule(
         generator=nets["generator"],

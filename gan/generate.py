@@ -3,6 +3,7 @@
     python -m gan.generate ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt num_images=64
     python -m gan.generate ckpt_path=... mode=interpolate steps=10 rows=4    # latent walks (slerp)
     python -m gan.generate ckpt_path=... label=7 individual=true            # conditional: one class
+    python -m gan.generate ckpt_path=... latents=designs/latents.json       # the studio's designs, exactly
 
 Writes `grid.png` (or `interpolation.png`) and, with individual=true, `images/00000.png`... to out_dir
 (default: a `generated/` folder beside the checkpoint's run dir). EMA weights are used when the run had them.
@@ -13,12 +14,11 @@ from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
-from torchvision.utils import make_grid, save_image
 
-from gan.build import instantiate
 from gan.conditioning import condition_of, draw_condition
-from gan.errors import ConfigError
-from gan.priors import sample_latent, slerp
+from gan.designs import between, png_bytes, read_latents, render_one
+from gan.errors import ConfigError, instantiate
+from gan.priors import sample_latent
 
 DEFAULTS = {
     "ckpt_path": None,
@@ -33,6 +33,7 @@ DEFAULTS = {
     "use_ema": True,
     "device": "cpu",
     "chunk": 256,
+    "latents": None,
 }
 MAX_GRID = 1024  # images in one grid at most; a larger request also writes every image on its own
 
@@ -86,6 +87,8 @@ def check_args(args: dict) -> None:
             raise ConfigError(f"{key}={args[key]!r}: must be an integer >= {least}")
     if args["mode"] not in ("grid", "interpolate"):
         raise ConfigError(f"mode={args['mode']!r}: allowed values are grid, interpolate")
+    if args["latents"] and args["label"] is not None:
+        raise ConfigError("label= and latents= together: each design in the latents file names its class")
 
 
 def writable_dir(path: Path) -> Path:
@@ -107,15 +110,40 @@ def latents(args: dict, prior: str, dim: int) -> tuple[torch.Tensor, int]:
         return sample_latent(prior, n, dim, generator=gen), max(1, int(min(n, MAX_GRID) ** 0.5))
     rows, steps = args["rows"], args["steps"]
     a, b = sample_latent(prior, rows, dim, generator=gen), sample_latent(prior, rows, dim, generator=gen)
-    t = torch.linspace(0, 1, steps).repeat(rows)[:, None]
-    a, b = a.repeat_interleave(steps, 0), b.repeat_interleave(steps, 0)
-    return (slerp(a, b, t) if prior in ("gaussian", "sphere") else (1 - t) * a + t * b), steps
+    return torch.cat([between(prior, a[i], b[i], steps) for i in range(rows)]), steps
+
+
+@torch.no_grad()
+def from_latents(args: dict, ckpt: dict, generator, out: Path) -> list[Path]:
+    """The designs of a latents file (gan/designs.py), each rendered alone: the studio's pixels exactly."""
+    data = read_latents(args["latents"])
+    dim, state = ckpt["config"]["model"]["latent_dim"], ckpt["state_dict"]
+    (out / "images").mkdir(exist_ok=True)
+    written = []
+    for i, design in enumerate(data["designs"]):
+        z = torch.tensor(design.get("z") or [], dtype=torch.float32)
+        if z.shape != (dim,):
+            raise ConfigError(f"latents={args['latents']}: design {i} has {z.numel()} numbers, G takes {dim}")
+        label, image = design.get("label"), design.get("image")
+        cond = condition_for(generator, state, 1, label)
+        if image is not None:
+            if not isinstance(image, int) or not 0 <= image < len(state["fixed_images"]):
+                raise ConfigError(f"latents={args['latents']}: design {i} names conditioning image {image!r}")
+            cond = state["fixed_images"][image : image + 1]
+        name = Path(design.get("name") or f"{i:05d}.png").name
+        written.append(out / "images" / name)
+        pixels = render_one(generator, z, None if cond is None else cond[0])
+        written[-1].write_bytes(png_bytes(pixels, {**data, "designs": [design]}))
+    print(f"Wrote {len(written)} file(s) to {out / 'images'}")
+    return written
 
 
 @torch.no_grad()
 def generate(args: dict) -> list[Path]:
     """Images in chunks of `chunk` (constant memory); the grid shows the first MAX_GRID of them, and a
     request larger than that is written as individual images too."""
+    from torchvision.utils import make_grid, save_image  # here: the studio imports this module, not these
+
     check_args(args)
     ckpt = load_checkpoint(args["ckpt_path"])
     generator = load_generator(ckpt, args["use_ema"])
@@ -125,6 +153,8 @@ def generate(args: dict) -> list[Path]:
     z, nrow = latents(args, config["model"]["prior"], config["model"]["latent_dim"])
     cond = condition_for(generator, state, len(z), args["label"])
     out = writable_dir(Path(args["out_dir"] or Path(args["ckpt_path"]).resolve().parents[1] / "generated"))
+    if args["latents"]:
+        return from_latents(args, ckpt, generator, out)
     individual = args["individual"] or len(z) > MAX_GRID
     grid_images, written = [], []
     if individual:
@@ -144,12 +174,13 @@ def generate(args: dict) -> list[Path]:
     return [grid, *written]
 
 
-def parse(argv: list[str]) -> dict:
+def parse(argv: list[str], defaults: dict = DEFAULTS) -> dict:
+    """`key=value` arguments over `defaults`; an unknown key is an error (shared by studio and export)."""
     cli = OmegaConf.to_container(OmegaConf.from_dotlist(argv))
-    unknown = set(cli) - set(DEFAULTS)
+    unknown = set(cli) - set(defaults)
     if unknown:
-        raise ConfigError(f"unknown option(s) {sorted(unknown)}; allowed: {sorted(DEFAULTS)}")
-    return {**DEFAULTS, **cli}
+        raise ConfigError(f"unknown option(s) {sorted(unknown)}; allowed: {sorted(defaults)}")
+    return {**defaults, **cli}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""The design studio: a local web page to explore a trained generator (gan/studio/server.py says how)."""

@@ -1,0 +1,107 @@
+"""The studio's web server: one HTML page and a small JSON API, on Python's standard library.
+
+    python -m gan.studio ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt [port=7860] [use_ema=true]
+
+Then open http://127.0.0.1:7860. It binds to 127.0.0.1 (this machine only) unless host= says otherwise.
+"""
+
+import json
+import sys
+import threading
+import traceback
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from gan.errors import ConfigError
+from gan.generate import parse
+from gan.studio.app import BadRequest, Studio
+
+DEFAULTS = {"ckpt_path": None, "port": 7860, "host": "127.0.0.1", "use_ema": True}
+PAGE = Path(__file__).with_name("page.html")
+
+
+class Handler(BaseHTTPRequestHandler):
+    studio: Studio
+    lock = threading.Lock()  # one generator, one request at a time
+
+    def do_GET(self) -> None:
+        if self.path in ("/", "/index.html"):
+            self.reply(HTTPStatus.OK, PAGE.read_bytes(), "text/html; charset=utf-8")
+        elif self.path == "/api/info":
+            self.reply_json(self.studio.info())
+        else:
+            self.reply_json({"error": f"no page at {self.path}"}, HTTPStatus.NOT_FOUND)
+
+    def do_POST(self) -> None:
+        routes = {
+            "/api/page": lambda r: self.studio.page(
+                r.get("seed"), r.get("count"), r.get("label"), r.get("image")
+            ),
+            "/api/variations": lambda r: self.studio.variations(
+                r.get("design"), r.get("strength"), r.get("seed"), r.get("count")
+            ),
+            "/api/interpolate": lambda r: self.studio.interpolate(r.get("a"), r.get("b"), r.get("steps")),
+            "/api/png": lambda r: self.studio.png(r.get("design")),
+            "/api/zip": lambda r: self.studio.zip(r.get("designs")),
+        }
+        if self.path not in routes:
+            return self.reply_json({"error": f"no action at {self.path}"}, HTTPStatus.NOT_FOUND)
+        try:
+            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            if not isinstance(request, dict):
+                raise BadRequest("the request must be a JSON object")
+            with self.lock:
+                result = routes[self.path](request)
+        except (BadRequest, json.JSONDecodeError) as err:
+            return self.reply_json({"error": str(err)}, HTTPStatus.BAD_REQUEST)
+        except Exception as err:  # a bug, not the user's input: say so on the page, keep serving
+            traceback.print_exc()
+            return self.reply_json({"error": f"internal error: {err!r}"}, HTTPStatus.INTERNAL_SERVER_ERROR)
+        if isinstance(result, bytes):
+            kind = "image/png" if self.path == "/api/png" else "application/zip"
+            return self.reply(HTTPStatus.OK, result, kind)
+        self.reply_json(result)
+
+    def reply_json(self, data: dict, status: HTTPStatus = HTTPStatus.OK) -> None:
+        self.reply(status, json.dumps(data).encode(), "application/json")
+
+    def reply(self, status: HTTPStatus, body: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's signature
+        pass  # one line per request would bury the startup line
+
+
+def serve(args: dict) -> ThreadingHTTPServer:
+    """The server, bound and ready (the checkpoint is read first, so a bad path fails before it)."""
+    if not isinstance(args["port"], int) or not 0 <= args["port"] <= 65535:
+        raise ConfigError(f"port={args['port']!r}: must be a whole number from 0 to 65535")
+    studio = Studio(args["ckpt_path"], use_ema=bool(args["use_ema"]))
+    handler = type("StudioHandler", (Handler,), {"studio": studio})
+    try:
+        return ThreadingHTTPServer((args["host"], args["port"]), handler)
+    except OSError as err:
+        reason = f"port={args['port']}: cannot listen there ({err.strerror})"
+        raise ConfigError(f"{reason}; pass another port=...") from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        server = serve(parse(sys.argv[1:] if argv is None else argv, DEFAULTS))
+    except ConfigError as err:
+        sys.exit(f"error: {err}")
+    host, port = server.server_address[:2]
+    studio = server.RequestHandlerClass.studio
+    print(f"Studio for {studio.ckpt_path} at http://{host}:{port} (Ctrl+C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
