@@ -8,6 +8,7 @@ import lightning as L
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
+from gan.callbacks.io import SafeCheckpointIO
 from gan.data.base import GANDataModule
 from gan.errors import ConfigError, instantiate
 from gan.module import GANModule
@@ -89,8 +90,9 @@ def instantiate_group(node: DictConfig | None) -> list:
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
+    extra = {} if "plugins" in cfg.trainer else {"plugins": [SafeCheckpointIO()]}  # a user's own plugins win
     # plain containers: Lightning reads trainer.max_time={minutes: 5} as a dict, not a DictConfig
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all")
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all", **extra)
 
 
 def git_commit() -> str:
@@ -99,6 +101,39 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+#: what a checkpoint's weights and data order depend on: a resumed run must agree on each
+RESUME_KEYS = {
+    "model.generator": lambda c: c["model"]["generator"]["_target_"].removeprefix("gan.models."),
+    "model.discriminator": lambda c: c["model"]["discriminator"]["_target_"].removeprefix("gan.models."),
+    "model.latent_dim": lambda c: c["model"]["latent_dim"],
+    "data.image_size": lambda c: c["model"]["generator"].get("image_size", c["data"].get("image_size")),
+    "data.channels": lambda c: c["model"]["generator"].get("channels", c["data"].get("channels")),
+    "trick": lambda c: ",".join(sorted(k for k, v in (c.get("trick") or {}).items() if v)) or "none",
+}
+
+
+def check_resume(ckpt_path: str, config: dict, batch_size: int) -> None:
+    """Before Lightning loads it: the file is a gan checkpoint of this model, data and batch size, or one
+    line says what differs (the checkpoint carries its run's config)."""
+    from gan.generate import load_checkpoint
+
+    saved = load_checkpoint(ckpt_path)["config"]
+    differ = [key for key, read in RESUME_KEYS.items() if read(saved) != read(config)]
+    if differ:
+        was = ", ".join(f"{key}={RESUME_KEYS[key](saved)}" for key in differ)
+        now = ", ".join(f"{key}={RESUME_KEYS[key](config)}" for key in differ)
+        raise ConfigError(
+            f"ckpt_path={ckpt_path}: checkpoint was trained with {was}; this run has {now}. "
+            "Resume with the overrides of the run that wrote it, or start a new run directory"
+        )
+    saved_batch = saved["data"].get("batch_size")
+    if saved_batch != batch_size:
+        raise ConfigError(
+            f"ckpt_path={ckpt_path}: checkpoint was trained with data.batch_size={saved_batch}; this run has "
+            f"{batch_size}, which would change which images come next. Pass data.batch_size={saved_batch}"
+        )
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: str) -> str | None:

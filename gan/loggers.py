@@ -3,9 +3,13 @@
 
 import csv
 import os
+import uuid
+from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+from gan.callbacks.io import non_essential
 
 
 class ResumableCSVWriter(ExperimentWriter):
@@ -27,7 +31,8 @@ class ResumableCSVWriter(ExperimentWriter):
             self.metrics_keys = []
             self._fs.rm_file(self.metrics_file_path)
             self._history = None
-        super().save()
+        with non_essential(f"metrics rows to {self.metrics_file_path}"):
+            super().save()
 
 
 class ResumableCSVLogger(CSVLogger):
@@ -49,6 +54,17 @@ def wandb_mode() -> str:
     return os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
 
 
+def run_id(save_dir: str) -> str:
+    """The run directory's W&B id, made once: a resumed run (same directory, `ckpt_path=auto`) goes on
+    logging into the same W&B run, offline (`wandb sync` merges) or online."""
+    path = Path(save_dir) / "wandb" / "run_id"
+    if path.is_file():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new_id := uuid.uuid4().hex[:12])
+    return new_id
+
+
 def wandb_logger(
     save_dir: str,
     project: str = "gan",
@@ -58,8 +74,10 @@ def wandb_logger(
     tags: list[str] | None = None,
     log_model: bool = False,
 ) -> WandbLogger:
-    return WandbLogger(
+    logger = WandbLogger(
         save_dir=save_dir,
+        id=run_id(save_dir),
+        resume="allow",
         project=os.environ.get("WANDB_PROJECT") or project,
         entity=os.environ.get("WANDB_ENTITY") or entity,
         name=name,
@@ -68,6 +86,9 @@ def wandb_logger(
         log_model=log_model,
         mode=wandb_mode(),
     )
+    # Lightning passes anonymous=None, which wandb 0.31 warns about on every run ("has no effect")
+    logger._wandb_init.pop("anonymous", None)
+    return logger
 
 
 def finish_wandb() -> None:

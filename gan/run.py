@@ -3,14 +3,24 @@
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gan.build import build_datamodule, build_module, build_trainer, git_commit, resolve_ckpt_path
+from gan.build import (
+    build_datamodule,
+    build_module,
+    build_trainer,
+    check_resume,
+    git_commit,
+    resolve_ckpt_path,
+)
 from gan.callbacks.interrupt import StoppedBySignal
 from gan.loggers import finish_wandb
+from gan.rundir import hold
 from gan.validate import validate
 
 log = logging.getLogger(__name__)
@@ -20,15 +30,52 @@ def output_dir(cfg: DictConfig) -> str:
     return cfg.paths.output_dir if "paths" in cfg else HydraConfig.get().runtime.output_dir
 
 
+class DropNoise(logging.Filter):
+    """Lightning lines a user can do nothing about: its advert for a cloud logger, and TPU/HPU status on
+    machines that have none."""
+
+    NOISE = ("💡 Tip:", "TPU available: False", "HPU available: False")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOISE)
+
+
+def quiet_lightning() -> None:
+    """Every log line once. The `lightning` package logger has its own console handler and also propagates
+    to the root logger, where Hydra's handler prints the line a second time (and into the run's log file):
+    under Hydra, Lightning's own handler goes."""
+    lightning_log = logging.getLogger("lightning")
+    if logging.getLogger().hasHandlers():
+        for handler in list(lightning_log.handlers):
+            lightning_log.removeHandler(handler)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        if not any(isinstance(f, DropNoise) for f in logging.getLogger(name).filters):
+            logging.getLogger(name).addFilter(DropNoise())
+    # torch 2.14 deprecates LeafSpec, which Lightning 2.6's internals still build on every fit
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+
+
+def sweeping() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def train(cfg: DictConfig) -> float | None:
     """Validate, build, fit; returns the monitored metric (`optimized_metric`) for Hydra sweepers."""
+    quiet_lightning()
+    validate(cfg)
+    with hold(output_dir(cfg)):
+        return fit(cfg)
+
+
+def fit(cfg: DictConfig) -> float | None:
     import lightning as L
 
-    validate(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir(cfg))
+    if ckpt_path:
+        check_resume(ckpt_path, module.config, cfg.data.batch_size)
     trainer = build_trainer(cfg)
     print(f"Run directory: {output_dir(cfg)}", flush=True)
     start = time.perf_counter()
@@ -45,7 +92,7 @@ def train(cfg: DictConfig) -> float | None:
     write_summary(Path(output_dir(cfg)), trainer, module, time.perf_counter() - start)
     metric = cfg.get("optimized_metric")
     value = trainer.callback_metrics.get(metric) if metric else None
-    if metric and value is None:
+    if metric and value is None and sweeping():
         log.warning("optimized_metric=%s was not logged (is FID off?); returning None to the sweeper", metric)
     return float(value) if value is not None else None
 

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import lightning as L
 
+from gan.callbacks.io import non_essential
+
 
 class LossPlot(L.Callback):
     KEYS = ("train/d_loss", "train/g_loss", "train/d_real", "train/d_fake")
@@ -24,7 +26,8 @@ class LossPlot(L.Callback):
     def on_train_end(self, trainer, module) -> None:
         self.record(trainer, module)
         if trainer.is_global_zero and self.history:
-            write_plot(self.history, self.path)
+            with non_essential(f"the loss plot {self.path}"):
+                write_plot(self.history, self.path)
 
     def state_dict(self) -> dict:
         return {"history": self.history}

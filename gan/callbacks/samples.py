@@ -10,6 +10,8 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from PIL import Image
 from torchvision.utils import make_grid, save_image
 
+from gan.callbacks.io import non_essential
+
 
 class SampleGrid(L.Callback):
     def __init__(self, dirpath: str, every_n_iterations: int = 500, gif: bool = True, gif_ms: int = 300):
@@ -23,16 +25,18 @@ class SampleGrid(L.Callback):
     def on_train_end(self, trainer, module) -> None:
         self.write(trainer, module)
         if self.gif and trainer.is_global_zero:
-            write_gif(sorted(self.dirpath.glob("iter_*.png")), self.dirpath / "progress.gif", self.gif_ms)
+            with non_essential("the progress GIF"):
+                write_gif(sorted(self.dirpath.glob("iter_*.png")), self.dirpath / "progress.gif", self.gif_ms)
 
     def write(self, trainer: L.Trainer, module) -> Path | None:
         images = module.sample_fixed()
         if not trainer.is_global_zero:
             return None
         grid = make_grid(images.float().cpu(), nrow=module.sample_nrow, normalize=True, value_range=(-1, 1))
-        self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"iter_{module.iteration:07d}.png"
-        save_image(grid, path)
+        with non_essential(f"sample grid {path}"):
+            self.dirpath.mkdir(parents=True, exist_ok=True)
+            save_image(grid, path)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image("samples", [grid], step=trainer.global_step)

@@ -1,0 +1,61 @@
+"""One live run per run directory: a lock file holding the owner's PID and host.
+
+A second run started in a directory a live run holds (same `hydra.run.dir`, or `ckpt_path=auto` while the
+first still trains) would overwrite its checkpoint, config and logs: it stops with one line instead. A lock
+left by a killed run (its PID no longer alive on this host) is taken over.
+"""
+
+import json
+import os
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+
+from gan.errors import ConfigError
+
+LOCK = ".run.lock"
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def holder(lock: Path) -> dict | None:
+    """The live run holding `lock`, or None when free or stale."""
+    try:
+        owner = json.loads(lock.read_text())
+        pid, host = int(owner["pid"]), str(owner["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # missing or unreadable: nobody to protect
+    if host != socket.gethostname():
+        return owner  # cannot check a PID on another machine: assume it is alive
+    return owner if pid != os.getpid() and alive(pid) else None
+
+
+@contextmanager
+def hold(run_dir: str | Path):
+    """Hold `run_dir` for this process (rank 0 only; DDP's other ranks share the directory)."""
+    if any(os.environ.get(v, "0") != "0" for v in RANK_VARIABLES):
+        yield
+        return
+    lock = Path(run_dir) / LOCK
+    owner = holder(lock)
+    if owner is not None:
+        raise ConfigError(
+            f"run directory {run_dir} is in use by another run (PID {owner['pid']} on {owner['host']}); "
+            f"wait for it to finish, or pass another hydra.run.dir (delete {lock} if that run is gone)"
+        )
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    try:
+        yield
+    finally:
+        if holder(lock) is None and lock.is_file():
+            lock.unlink(missing_ok=True)
