@@ -208,3 +208,78 @@ def test_on_device_uint8_folder_cache_and_training(tmp_path, shoes):
     images, _ = next(iter(loader))
     assert images.dtype == torch.float32 and images.min() >= -1 and images.max() <= 1
     train(cfg)
+
+
+def folder_of(root, *names, size=(24, 24)):
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        Image.new("RGB", size, (10, 20, 30)).save(root / name)
+    return root
+
+
+def setup_folder(root, **kwargs):
+    dm = ImageFolderDataModule(str(root), image_size=16, batch_size=1, **kwargs)
+    dm.setup()
+    return dm
+
+
+def test_symlinked_folders_are_followed_once_and_loops_end(tmp_path):
+    folder_of(tmp_path / "elsewhere" / "boots", "a.png", "b.png")
+    root = folder_of(tmp_path / "data" / "sandals", "c.png").parent
+    (root / "boots").symlink_to(tmp_path / "elsewhere" / "boots", target_is_directory=True)
+    (root / "sandals" / "loop").symlink_to(root, target_is_directory=True)  # a link back up the tree
+    dm = setup_folder(root, labels_from_subfolders=True)
+    assert dm.class_names == ("boots", "sandals") and len(dm.train_set) == 3
+    assert sorted(dm.train_set[i][1] for i in range(3)) == [0, 0, 1]
+
+
+def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
+    gradient = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    (tmp_path / "imgs").mkdir()
+    Image.fromarray(gradient).save(tmp_path / "imgs" / "g16.png")
+    assert Image.open(tmp_path / "imgs" / "g16.png").mode.startswith("I")
+    dm = setup_folder(tmp_path / "imgs", channels=1)
+    mean = (dm.train_set[0][0].mean().item() + 1) * 127.5
+    assert abs(mean - 127.5) < 3  # PIL's convert("L") gave 254.7: nearly all white
+
+
+def test_unlistable_folder_is_listed_with_unreadable_files(tmp_path, monkeypatch, caplog):
+    root = folder_of(tmp_path / "imgs", "a.png", "b.png")
+    folder_of(root / "locked", "c.png")
+    scandir = os.scandir
+
+    def refuse_locked(path="."):  # root ignores permission bits: refuse as the kernel would a user
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse_locked)
+    dm = setup_folder(root)
+    assert len(dm.train_set) == 2
+    assert dm.bad_files == {
+        str(root / "locked"): "PermissionError: cannot list this folder (Permission denied)"
+    }
+    assert "1 unreadable image file(s)" in caplog.text and "locked" in caplog.text
+
+
+def test_a_file_fixed_in_place_is_read_again(tmp_path):
+    root = folder_of(tmp_path / "imgs", "a.png")
+    good = (root / "a.png").read_bytes()
+    (root / "b.png").write_bytes(bytes(len(good)))  # unreadable, the size of the good file
+    stamp = os.stat(root / "b.png")
+    first = setup_folder(root, cache_dir=str(tmp_path / "cache"))
+    assert len(first.train_set) == 1 and list(first.bad_files) == [str(root / "b.png")]
+    (root / "b.png").write_bytes(good)  # repaired in place: same name, same size...
+    os.utime(root / "b.png", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # ...and its old mtime
+    second = setup_folder(root, cache_dir=str(tmp_path / "cache"))
+    assert second.cache_hit is False and len(second.train_set) == 2 and second.bad_files == {}
+
+
+def test_far_from_square_and_small_images_warn_once(tmp_path, caplog):
+    root = folder_of(tmp_path / "imgs", "wide.png", size=(90, 20))
+    folder_of(root, "tiny.png", "tiny2.png", size=(6, 6))
+    with caplog.at_level("WARNING"):
+        setup_folder(root)
+    assert "1 of 3 images are far from square (over 2:1)" in caplog.text and "wide.png (90x20)" in caplog.text
+    assert "2 of 3 images are under half of data.image_size=16" in caplog.text
+    assert caplog.text.count("far from square") == 1

@@ -80,6 +80,7 @@ class ImageFolderDataModule(GANDataModule):
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.cache_hit: bool | None = None
         self.bad_files: dict[str, str] = {}
+        self.unlisted: dict[str, str] = {}  # folders that could not be listed, reported with bad files
 
     def _subfolders(self) -> list[str]:
         self.check_root()
@@ -91,7 +92,7 @@ class ImageFolderDataModule(GANDataModule):
 
     def files(self) -> list[Path]:
         self.check_root()
-        files = list_images(self.root)
+        files = list_images(self.root, self.unlisted)
         if not files:
             raise ConfigError(f"data.root={self.root} has no images; expected {self.what}")
         return files
@@ -116,6 +117,7 @@ class ImageFolderDataModule(GANDataModule):
         images, kept, self.bad_files, self.cache_hit = load_or_build_cache(
             files, self.root, recipe, self.channels, transform, self.cache_dir, self.num_workers or 2
         )
+        self.bad_files = {**self.unlisted, **self.bad_files}
         self.report_bad_files()
         labels = [self.label_of(files[i]) for i in kept]
         log.info(

@@ -21,11 +21,35 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 WHITE = (255, 255, 255)
 
 
-def list_images(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+def list_images(root: Path, unreadable: dict[str, str] | None = None) -> list[Path]:
+    """Image files under `root`, following symlinked folders (each real folder once, so a link loop ends);
+    folders that cannot be listed go into `unreadable` with the reason, like files that cannot be decoded."""
+    found, seen = [], set()
+
+    def cannot_list(err: OSError) -> None:
+        if unreadable is not None:
+            unreadable[str(err.filename)] = f"{type(err).__name__}: cannot list this folder ({err.strerror})"
+
+    for folder, subfolders, names in os.walk(root, followlinks=True, onerror=cannot_list):
+        real = os.path.realpath(folder)
+        if real in seen:  # a symlink back to a folder already walked
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        found += [Path(folder) / n for n in names if Path(n).suffix.lower() in IMAGE_EXTS]
+    return sorted(p for p in found if p.is_file())
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit (and 32-bit integer) grayscale scaled to 8 bits; PIL's convert("L") would clip it to white."""
+    array = np.asarray(image)
+    top = 65535 if image.mode.startswith("I;16") or array.max() > 255 else 255
+    return Image.fromarray((array.astype(np.float64) * (255 / top)).round().clip(0, 255).astype(np.uint8))
 
 
 def to_mode(image: Image.Image, channels: int) -> Image.Image:
+    if image.mode.startswith("I"):
+        image = to_8bit(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, WHITE + (255,))
@@ -69,22 +93,23 @@ def preprocess(image: Image.Image, kind: str, size: int, crop: int | None = None
     raise ValueError(f"unknown preprocess {kind!r}; choose pad_white, celeba or resize_crop")
 
 
-def decode(path: Path, channels: int, transform: Callable[[Image.Image], Image.Image]) -> np.ndarray | str:
-    """HxWxC uint8 array, or the reason the file cannot be used."""
+def decode(path: Path, channels: int, transform: Callable[[Image.Image], Image.Image]):
+    """(HxWxC uint8 array, the file's (width, height)), or the reason the file cannot be used."""
     try:
         with Image.open(path) as image:
             image.load()
+            size = image.size
             array = np.asarray(transform(to_mode(image, channels)), dtype=np.uint8)
-    except Exception as err:  # PIL raises many types for broken files
+    except Exception as err:  # PIL raises many types for broken files (and OSError for permissions)
         return f"{type(err).__name__}: {err}"
-    return array[:, :, None] if array.ndim == 2 else array
+    return (array[:, :, None] if array.ndim == 2 else array), size
 
 
 def cache_key(files: list[Path], root: Path, recipe: dict) -> str:
     h = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode())
     for f in files:
-        st = f.stat()
-        h.update(f"{f.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        st = f.stat()  # ctime too: a chmod that makes a file readable again changes only that
+        h.update(f"{f.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}\n".encode())
     return h.hexdigest()[:20]
 
 
@@ -96,6 +121,18 @@ def decode_all(files: list[Path], channels: int, transform, workers: int) -> tup
     return good, bad
 
 
+def odd_shapes(files: list[Path], good: list, size: int) -> dict[str, dict]:
+    """How many files are far from square (over 2:1) or much smaller than the training size (under half),
+    with one example of each."""
+    shapes: dict[str, dict] = {}
+    for i, (_, (w, h)) in good:
+        for kind, odd in (("oblong", max(w, h) > 2 * min(w, h)), ("small", min(w, h) < size / 2)):
+            if odd:
+                entry = shapes.setdefault(kind, {"count": 0, "example": f"{files[i]} ({w}x{h})"})
+                entry["count"] += 1
+    return shapes
+
+
 def load_or_build_cache(
     files: list[Path],
     root: Path,
@@ -105,16 +142,19 @@ def load_or_build_cache(
     cache_dir: Path | None,
     workers: int,
 ) -> tuple[np.ndarray, list[int], dict[str, str], bool]:
-    """(NxCxHxW uint8 images, kept file indices, bad files, whether the cache was hit)."""
+    """(NxCxHxW uint8 images, kept file indices, bad files, whether the cache was hit); odd shapes warned."""
     key = cache_key(files, root, recipe)
     if cache_dir is not None:
         array_path, meta_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
         if array_path.is_file() and meta_path.is_file():
             meta = json.loads(meta_path.read_text())
+            warn_shapes(meta.get("shapes", {}), recipe, len(meta["kept"]))
             return np.load(array_path, mmap_mode="r"), meta["kept"], meta["bad"], True
     good, bad = decode_all(files, channels, transform, workers)
+    shapes = odd_shapes(files, good, recipe["size"])
+    warn_shapes(shapes, recipe, len(good))
     array = (
-        np.stack([r for _, r in good]).transpose(0, 3, 1, 2)
+        np.stack([r for _, (r, _) in good]).transpose(0, 3, 1, 2)
         if good
         else np.zeros((0, channels, 1, 1), np.uint8)
     )
@@ -124,5 +164,34 @@ def load_or_build_cache(
         tmp = cache_dir / f"{key}.{os.getpid()}.tmp.npy"
         np.save(tmp, np.ascontiguousarray(array))
         os.replace(tmp, cache_dir / f"{key}.npy")
-        (cache_dir / f"{key}.json").write_text(json.dumps({"kept": kept, "bad": bad, "recipe": recipe}))
+        meta = {"kept": kept, "bad": bad, "recipe": recipe, "shapes": shapes}
+        (cache_dir / f"{key}.json").write_text(json.dumps(meta))
     return array, kept, bad, False
+
+
+def warn_shapes(shapes: dict[str, dict], recipe: dict, total: int) -> None:
+    if "oblong" in shapes:
+        fix = (
+            "pads them with white"
+            if recipe["preprocess"] == "pad_white"
+            else "crops their long side away; data.preprocess=pad_white keeps them whole"
+        )
+        oblong = shapes["oblong"]
+        log.warning(
+            "%d of %d images are far from square (over 2:1), e.g. %s: preprocess=%s %s",
+            oblong["count"],
+            total,
+            oblong["example"],
+            recipe["preprocess"],
+            fix,
+        )
+    if "small" in shapes:
+        small = shapes["small"]
+        log.warning(
+            "%d of %d images are under half of data.image_size=%d on their short side, e.g. %s: they are "
+            "upscaled and will look blurry; a smaller data.image_size suits them",
+            small["count"],
+            total,
+            recipe["size"],
+            small["example"],
+        )
