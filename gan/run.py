@@ -19,6 +19,7 @@ from gan.build import (
     resolve_ckpt_path,
 )
 from gan.callbacks.interrupt import StoppedBySignal
+from gan.errors import ConfigError
 from gan.loggers import finish_wandb
 from gan.rundir import hold
 from gan.validate import validate
@@ -59,6 +60,23 @@ def sweeping() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def check_metric(cfg: DictConfig, trainer, datamodule) -> None:
+    """In a sweep, the metric the sweeper optimises must be logged: else every trial would train, then
+    the sweeper fail at the end with no completed trial. The val/* metrics come from the fid callback."""
+    from gan.callbacks.fid import FID
+
+    metric = cfg.get("optimized_metric")
+    if not (metric and sweeping() and str(metric).startswith("val/")):
+        return
+    fid = next((c for c in trainer.callbacks if isinstance(c, FID)), None)
+    if fid is None or not (fid.enabled or getattr(datamodule, "domain_fid", False)):
+        why = "callbacks.fid=null" if fid is None else "no Inception weights"
+        raise ConfigError(
+            f"optimized_metric={metric} needs FID, which is off for this run ({why}): set FID_WEIGHTS in "
+            ".env, or callbacks.fid.feature.name=classifier on labelled data, or small_conv for a quick proxy"
+        )
+
+
 def train(cfg: DictConfig) -> float | None:
     """Validate, build, fit; returns the monitored metric (`optimized_metric`) for Hydra sweepers."""
     quiet_lightning()
@@ -77,6 +95,7 @@ def fit(cfg: DictConfig) -> float | None:
     if ckpt_path:
         check_resume(ckpt_path, module.config, cfg.data.batch_size)
     trainer = build_trainer(cfg)
+    check_metric(cfg, trainer, datamodule)
     print(f"Run directory: {output_dir(cfg)}", flush=True)
     start = time.perf_counter()
     hparams = OmegaConf.to_container(cfg, resolve=True)

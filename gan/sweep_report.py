@@ -11,14 +11,19 @@ from pathlib import Path
 import yaml
 
 from gan.errors import ConfigError
+from gan.rundir import LOCK, holder
 
 
 def read_jobs(sweep_dir: Path) -> list[dict]:
     jobs = []
-    for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=lambda p: p.name):
+    for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=job_order):
         overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
         summary_path = job_dir / "summary.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {"status": "unfinished"}
+        summary = (
+            json.loads(summary_path.read_text())
+            if summary_path.is_file()
+            else {"status": unfinished(job_dir)}
+        )
         grids = sorted((job_dir / "samples").glob("iter_*.png"))
         jobs.append(
             {
@@ -31,6 +36,16 @@ def read_jobs(sweep_dir: Path) -> list[dict]:
     if not jobs:
         raise ConfigError(f"{sweep_dir}: no job directories (with .hydra/) found; is this a multirun dir?")
     return jobs
+
+
+def job_order(job_dir: Path) -> tuple:
+    """Hydra's job numbers in numeric order (2 before 10); other names after them, alphabetically."""
+    return (0, int(job_dir.name), "") if job_dir.name.isdigit() else (1, 0, job_dir.name)
+
+
+def unfinished(job_dir: Path) -> str:
+    """A job with no summary: still "running" while a live process holds its directory, else "failed"."""
+    return "running" if holder(job_dir / LOCK) is not None else "failed"
 
 
 def swept_keys(jobs: list[dict]) -> list[str]:
@@ -77,12 +92,13 @@ def bar_chart(jobs: list[dict], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = swept_keys(jobs)
+    jobs = [job for job in jobs if score(job)[1] is not None]  # a failed job has no bar (0 would look best)
+    keys = swept_keys(jobs) if len(jobs) > 1 else []
     labels = [
         "\n".join(f"{k}={job['overrides'].get(k, '')}" for k in keys) or job["dir"].name for job in jobs
     ]
     metric = next((score(job)[0] for job in jobs if score(job)[1] is not None), "")
-    values = [score(job)[1] or 0.0 for job in jobs]
+    values = [score(job)[1] for job in jobs]
     fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(jobs)), 4))
     ax.bar(range(len(jobs)), values)
     ax.set_xticks(range(len(jobs)), labels, fontsize=7)

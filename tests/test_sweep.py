@@ -61,3 +61,59 @@ def test_launchers_and_sweepers_compose(launcher, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     expected = {"joblib": "JoblibLauncher", "submitit_slurm": "SlurmLauncher", "optuna": "OptunaSweeper"}
     assert expected[launcher.split("=")[1]] in done.stdout
+
+
+def test_optuna_sweep_without_fid_fails_before_training(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "hparams_search=optuna",
+            "debug=smoke",
+            "data=synthetic",
+            "hydra.sweeper.n_trials=3",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert (
+        "error: optimized_metric=val/best_fid needs FID, which is off for this run (callbacks.fid=null)"
+        in done.stderr
+    )
+    assert not list(tmp_path.rglob("summary.json")) and not list(tmp_path.rglob("*.ckpt"))  # no trial trained
+
+
+def fake_job(sweep, number: int, fid: float | None, lr: str):
+    job = sweep / str(number)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(f"- optim.generator.lr={lr}\n")
+    if fid is not None:
+        summary = {
+            "iteration": 10,
+            "wall_seconds": 5.0,
+            "metrics": {"val/best_fid": fid},
+            "status": "finished",
+        }
+        (job / "summary.json").write_text(__import__("json").dumps(summary))
+
+
+def test_report_sorts_jobs_numerically_and_leaves_failed_jobs_out_of_the_chart(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    for number in range(12):
+        fake_job(tmp_path, number, None if number == 2 else 100.0 - number, f"{number}e-4")
+    drawn = []
+    bar = matplotlib.axes.Axes.bar
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "bar",
+        lambda self, x, h, *a, **k: drawn.append(list(h)) or bar(self, x, h, *a, **k),
+    )
+    table = report(tmp_path).splitlines()[2:]
+    assert [row.split("|")[1].strip() for row in table] == [str(n) for n in range(12)]
+    assert table[2].rstrip(" |").endswith("failed") and "| 2e-4 |" in table[2]
+    assert drawn == [[100.0 - n for n in range(12) if n != 2]]
