@@ -90,6 +90,8 @@ def framework_seconds(spec: str, iterations: int, extra: list[str], tiny: bool) 
 
 def framework_per_iter(spec: str, n: tuple[int, int], extra: list[str], tiny: bool) -> float:
     short, long = (framework_seconds(spec, k, extra, tiny) for k in n)
+    if long <= short:  # start-up noise larger than the extra iterations (--tiny): the whole run's average
+        return long / n[1]
     return (long - short) / (n[1] - n[0])
 
 

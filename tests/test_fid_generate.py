@@ -182,3 +182,8 @@ def test_generate_large_counts_in_chunks_with_capped_grid(checkpoint, tmp_path, 
     from PIL import Image
 
     assert Image.open(tmp_path / "grid.png").size == (4 * 34 + 2, 4 * 34 + 2)  # 16 images of 32 px, 2 px pad
+
+
+def test_inception_score_without_weights_names_the_score_not_fid(tmp_path, caplog):
+    assert build("inception_logits", weights_path=str(tmp_path / "missing.pth")) is None
+    assert "no Inception Score (val/is) for this run" in caplog.text and "Inception FID" not in caplog.text

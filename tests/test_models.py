@@ -180,3 +180,12 @@ def test_minibatch_discrimination_closeness_by_hand():
 @pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
 def test_dcgan_discriminators_take_minibatch_options(model, option, tmp_path):
     roundtrip(model, 32, 3, tmp_path, f"model.discriminator.{option}", "model.discriminator.ndf=8")
+
+
+def test_dcgan_size_message_lists_only_sizes_it_accepts():
+    from gan.errors import ConfigError
+    from gan.models.dcgan import Generator
+
+    with pytest.raises(ConfigError, match=r"cannot make 4x4 images: .* at least 8 \(8, 14, 16, 28"):
+        Generator(image_size=4, channels=1)
+    assert Generator(image_size=8, channels=1)(torch.randn(2, 100)).shape == (2, 1, 8, 8)

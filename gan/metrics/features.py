@@ -22,8 +22,9 @@ FID_WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0
 def inception(weights_path: str | None = None, features: str = "2048") -> nn.Module | None:
     from torchmetrics.image.fid import NoTrainInceptionV3
 
+    what = "Inception Score (val/is)" if features == "logits_unbiased" else "Inception FID"
     if weights_path and not os.path.isfile(weights_path):
-        log.warning("FID_WEIGHTS=%s is not a file: no Inception FID for this run.", weights_path)
+        log.warning("FID_WEIGHTS=%s is not a file: no %s for this run.", weights_path, what)
         return None
     try:
         net = NoTrainInceptionV3(
@@ -33,8 +34,9 @@ def inception(weights_path: str | None = None, features: str = "2048") -> nn.Mod
         )
     except Exception as err:  # offline: torch-fidelity cannot download its weights
         log.warning(
-            "No Inception FID for this run: the weights could not be fetched (%s: %s). Download %s on a "
+            "No %s for this run: the weights could not be fetched (%s: %s). Download %s on a "
             "machine with internet and set FID_WEIGHTS=/path/to/that/file in .env.",
+            what,
             type(err).__name__,
             err,
             FID_WEIGHTS_URL,

@@ -23,7 +23,7 @@ def dcgan_plan(image_size: int) -> tuple[int, int]:
     if n < 1 or n != int(n):
         raise ConfigError(
             f"model dcgan cannot make {image_size}x{image_size} images: data.image_size must be 4 or 7 "
-            f"times a power of two (28, 32, 64, 128, 256)"
+            f"times a power of two, at least 8 (8, 14, 16, 28, 32, 64, 128, 256)"
         )
     return start, int(n)
 
