@@ -60,13 +60,18 @@ def sweeping() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def optimising() -> bool:
+    """A sweeper that reads the returned metric (Optuna, ...), not Hydra's basic grid sweeper."""
+    return sweeping() and "BasicSweeper" not in str(HydraConfig.get().sweeper.get("_target_"))
+
+
 def check_metric(cfg: DictConfig, trainer, datamodule) -> None:
     """In a sweep, the metric the sweeper optimises must be logged: else every trial would train, then
     the sweeper fail at the end with no completed trial. The val/* metrics come from the fid callback."""
     from gan.callbacks.fid import FID
 
     metric = cfg.get("optimized_metric")
-    if not (metric and sweeping() and str(metric).startswith("val/")):
+    if not (metric and optimising() and str(metric).startswith("val/")):
         return
     fid = next((c for c in trainer.callbacks if isinstance(c, FID)), None)
     if fid is None or not (fid.enabled or getattr(datamodule, "domain_fid", False)):
@@ -111,7 +116,7 @@ def fit(cfg: DictConfig) -> float | None:
     write_summary(Path(output_dir(cfg)), trainer, module, time.perf_counter() - start)
     metric = cfg.get("optimized_metric")
     value = trainer.callback_metrics.get(metric) if metric else None
-    if metric and value is None and sweeping():
+    if metric and value is None and optimising():
         log.warning("optimized_metric=%s was not logged (is FID off?); returning None to the sweeper", metric)
     return float(value) if value is not None else None
 
