@@ -3,6 +3,7 @@ other, each for `--budget` seconds of training; 5000 samples each, scored with t
 
     uv run python benchmarks/quality.py --budget 300                 # Fashion-MNIST sandals/sneakers/boots
     uv run python benchmarks/quality.py --budget 300 --dataset mnist
+    uv run python benchmarks/quality.py --budget 300 --runs plain,default --seeds 0,1,2   # mean over seeds
     uv run python benchmarks/quality.py --budget 2 --samples 100 --tiny             # a check that it works
 
 Prints a Markdown table: iterations, domain FID, KID, precision, recall, FID ratio to the plain loop. Run it
@@ -13,6 +14,7 @@ import argparse
 import datetime
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -169,6 +171,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--runs", default="plain," + ",".join(RUNS), help="comma-separated: plain and RUNS")
     parser.add_argument("--extra", default="", help="a named extra run: 'name=override override ...'")
+    parser.add_argument(
+        "--seeds", default="0", help="comma-separated: every run once per seed (same seed for all)"
+    )
     parser.add_argument("--tiny", action="store_true", help="a 1-epoch classifier: checks the script runs")
     args = parser.parse_args()
     runs = dict(RUNS)
@@ -188,39 +193,54 @@ def main() -> None:
         f"{args.budget:.0f} s per run, {args.samples} samples; "
         f"domain classifier test accuracy {scorer.features.accuracy:.4f}"
     )
-    print("\n| run | iterations | domain FID | KID | precision | recall | FID / plain |")
-    print("|---|---|---|---|---|---|---|")
-    plain_fid = None
+    print("\n| run | seed | iterations | domain FID | KID | precision | recall | FID / plain (same seed) |")
+    print("|---|---|---|---|---|---|---|---|")
     floor = scorer.score(torch.stack([datamodule.train_set[i][0] for i in range(args.samples)]))
-    for name in args.runs.split(","):
-        if name == "plain":
-            reals = torch.stack([datamodule.train_set[i][0] for i in range(len(datamodule.train_set))])
-            generator, iterations = plain_loop(reals, args.budget)
-            images = sample(generator, args.samples, "gaussian", 100)
-        else:
-            generator, ckpt, iterations = framework_run([*data, *runs[name]], args.budget, work / name)
-            config = ckpt["config"]
-            labels = (
-                ckpt["state_dict"]["fixed_labels"]
-                if getattr(generator, "condition", "none") == "label"
-                else None
+    fids: dict[str, list[float]] = {}
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        plain_fid = None
+        for name in args.runs.split(","):
+            generator, iterations, images = train_and_sample(name, seed, args, datamodule, data, runs, work)
+            result = scorer.score(images)
+            fids.setdefault(name, []).append(result["fid"])
+            if name == "plain":
+                plain_fid = result["fid"]
+            ratio = f"{result['fid'] / plain_fid:.2f}x" if plain_fid else "-"
+            cells = [name, seed, iterations, f"{result['fid']:.2f}", f"{result['kid']:.4f}"]
+            cells += [f"{result['precision']:.3f}", f"{result['recall']:.3f}", ratio]
+            print("| " + " | ".join(map(str, cells)) + " |", flush=True)
+    if len(args.seeds.split(",")) > 1:
+        print(
+            "\n| run | mean domain FID over seeds | min-max | mean FID / mean plain FID |\n|---|---|---|---|"
+        )
+        for name, values in fids.items():
+            base = statistics.mean(fids["plain"]) if "plain" in fids else None
+            ratio = f"{statistics.mean(values) / base:.2f}x" if base else "-"
+            print(
+                f"| {name} | {statistics.mean(values):.2f} | {min(values):.2f}-{max(values):.2f} | {ratio} |"
             )
-            images = sample(
-                generator, args.samples, config["model"]["prior"], config["model"]["latent_dim"], labels
-            )
-        result = scorer.score(images)
-        if name == "plain":
-            plain_fid = result["fid"]
-        ratio = f"{result['fid'] / plain_fid:.2f}x" if plain_fid else "-"
-        cells = [name, iterations, f"{result['fid']:.2f}", f"{result['kid']:.4f}"]
-        cells += [f"{result['precision']:.3f}", f"{result['recall']:.3f}", ratio]
-        print("| " + " | ".join(map(str, cells)) + " |", flush=True)
     noise = scorer.score(torch.rand(args.samples, *floor_shape(datamodule)) * 2 - 1)
     print(
         f"\nFloor (training images vs held-out test images): FID {floor['fid']:.2f}, precision "
         f"{floor['precision']:.3f}, recall {floor['recall']:.3f}; "
         f"ceiling (uniform noise): FID {noise['fid']:.2f}"
     )
+
+
+def train_and_sample(name: str, seed: int, args, datamodule, data: list[str], runs: dict, work: Path):
+    """Train run `name` with `seed` for the budget; (generator, iterations, samples)."""
+    if name == "plain":
+        reals = torch.stack([datamodule.train_set[i][0] for i in range(len(datamodule.train_set))])
+        generator, iterations = plain_loop(reals, args.budget, seed=seed)
+        return generator, iterations, sample(generator, args.samples, "gaussian", 100)
+    overrides = [*data, *runs[name], f"seed={seed}"]
+    generator, ckpt, iterations = framework_run(overrides, args.budget, work / f"{name}-{seed}")
+    config = ckpt["config"]
+    labels = (
+        ckpt["state_dict"]["fixed_labels"] if getattr(generator, "condition", "none") == "label" else None
+    )
+    images = sample(generator, args.samples, config["model"]["prior"], config["model"]["latent_dim"], labels)
+    return generator, iterations, images
 
 
 def floor_shape(datamodule) -> tuple[int, int, int]:

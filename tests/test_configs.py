@@ -86,3 +86,20 @@ def test_wrong_override_fails_before_training_with_hydra_message(override, expec
     assert run.returncode != 0
     assert expected in run.stderr + run.stdout
     assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("optim", options("optim"))
+def test_d_learning_rate_is_set_plainly_in_every_optim_option(optim, tmp_path):
+    def lrs(*overrides):
+        cfg = make_cfg(f"optim={optim}", "data=synthetic", *overrides, output_dir=tmp_path)
+        optimizers = build_module(cfg).configure_optimizers()
+        opt_g, opt_d = optimizers[0] if isinstance(optimizers, tuple) else optimizers
+        return opt_g.param_groups[0]["lr"], opt_d.param_groups[0]["lr"]
+
+    g_lr, d_lr = lrs()
+    assert lrs("optim.discriminator.lr=0.00123") == (g_lr, 0.00123)  # D alone changes
+    g_only = lrs("optim.generator.lr=0.00077")
+    assert g_only[0] == 0.00077
+    assert g_only[1] == (
+        0.00077 if optim in ("adam", "adam_decay") else d_lr
+    )  # D follows G where the seed did

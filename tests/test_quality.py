@@ -109,6 +109,8 @@ def test_quality_benchmark_runs_tiny(fashion_mnist):
             "--tiny",
             "--runs",
             "plain,modern",
+            "--seeds",
+            "0,1",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -116,5 +118,5 @@ def test_quality_benchmark_runs_tiny(fashion_mnist):
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    for row in ("| plain |", "| modern |", "Floor (training images"):
+    for row in ("| plain | 0 |", "| modern | 1 |", "mean domain FID over seeds", "Floor (training"):
         assert row in done.stdout

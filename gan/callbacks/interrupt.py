@@ -43,7 +43,7 @@ class SaveOnSignal(L.Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.received is None:
             return
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # the full state; says so, no log line
         for logger in trainer.loggers:  # the metrics up to this checkpoint reach the disk too
             logger.save()
         log.warning(
