@@ -136,17 +136,21 @@ def test_generate_interpolation_and_label(checkpoint, tmp_path):
 
 
 def test_generate_cli_rejects_bad_paths(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "gan.generate", f"ckpt_path={tmp_path / 'missing.ckpt'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        run.returncode == 1
+        and run.stderr.strip() == f"error: ckpt_path={tmp_path / 'missing.ckpt'}: no such checkpoint file"
+    )
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"garbage")
-    for path in (tmp_path / "missing.ckpt", bad):
-        run = subprocess.run(
-            [sys.executable, "-m", "gan.generate", f"ckpt_path={path}"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert run.returncode != 0 and str(path) in run.stderr
+    with pytest.raises(ConfigError, match=f"ckpt_path={bad}: not a readable checkpoint"):
+        generate(parse([f"ckpt_path={bad}"]))
 
 
 @pytest.mark.parametrize(

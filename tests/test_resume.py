@@ -150,8 +150,11 @@ def test_signal_saves_a_checkpoint_then_stops_and_resumes_exactly(sig, uninterru
 
 
 def test_bad_ckpt_path_fails_naming_it(tmp_path):
-    done = run(tmp_path, f"ckpt_path={tmp_path}/nope.ckpt", check=False)
-    assert done.returncode != 0 and f"{tmp_path}/nope.ckpt" in done.stderr
+    from gan.errors import ConfigError
+    from gan.run import train
+
+    with pytest.raises(ConfigError, match=f"ckpt_path={tmp_path}/nope.ckpt: no such checkpoint file"):
+        train(smoke(f"ckpt_path={tmp_path}/nope.ckpt", output_dir=tmp_path))
 
 
 def test_nan_stops_before_the_bad_update(tmp_path):
