@@ -61,13 +61,15 @@ def downloaded(folder: Path, name: str, timeout: float = 20) -> Path:
 
 
 def test_designer_walkthrough(browser, studio_url, tmp_path):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     url, ckpt = studio_url
     screens = tmp_path / "screens"
     screens.mkdir()
-    wait = WebDriverWait(browser, 30)
+    # the page replaces its cards on every draw: an element found just before that goes stale, so retry
+    wait = WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException])
 
     def all_(css):
         return browser.find_elements(By.CSS_SELECTOR, css)
@@ -85,7 +87,13 @@ def test_designer_walkthrough(browser, studio_url, tmp_path):
     seed.clear()
     seed.send_keys("42")
     browser.find_element(By.ID, "draw").click()
-    wait.until(lambda d: all("seed 42" in f.text and "class_2" in f.text for f in all_("#page .design")))
+
+    def captions(css):  # read in one call inside the page: no element can go stale in between
+        return browser.execute_script(
+            f"return [...document.querySelectorAll('{css}')].map(f => f.textContent)"
+        )
+
+    wait.until(lambda d: all("seed 42" in c and "class_2" in c for c in captions("#page .design")))
     shot("2_class_page")
 
     all_("#page .design")[0].click()
