@@ -42,7 +42,8 @@ def load_checkpoint(path: str) -> dict:
     if not path or not Path(path).is_file():
         raise ConfigError(f"ckpt_path={path}: no such checkpoint file")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        # mmap: tensors are read when used; the resume check needs only the config
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:
         raise ConfigError(
             f"ckpt_path={path}: not a readable checkpoint ({type(err).__name__}: {err})"
@@ -150,11 +151,11 @@ def generate(args: dict) -> list[Path]:
     config, state = ckpt["config"], ckpt["state_dict"]
     device = torch.device(args["device"])
     generator.to(device)
-    z, nrow = latents(args, config["model"]["prior"], config["model"]["latent_dim"])
-    cond = condition_for(generator, state, len(z), args["label"])
     out = writable_dir(Path(args["out_dir"] or Path(args["ckpt_path"]).resolve().parents[1] / "generated"))
     if args["latents"]:
         return from_latents(args, ckpt, generator, out)
+    z, nrow = latents(args, config["model"]["prior"], config["model"]["latent_dim"])
+    cond = condition_for(generator, state, len(z), args["label"])
     individual = args["individual"] or len(z) > MAX_GRID
     grid_images, written = [], []
     if individual:

@@ -13,7 +13,7 @@ import zipfile
 import torch
 
 from gan.conditioning import condition_of
-from gan.designs import between, neighbours, png_bytes, render_one, to_uint8
+from gan.designs import as_pixels, between, neighbours, png_bytes, render_one
 from gan.generate import load_checkpoint, load_generator
 from gan.priors import sample_latent
 
@@ -67,7 +67,7 @@ class Studio:
             "use_ema": self.use_ema,
             "condition": self.condition,
             "classes": [{"id": c, "name": self.class_names[c]} for c in self.classes],
-            "images": [data_url(png_bytes(p)) for p in to_uint8(self.cond_images)]
+            "images": [data_url(png_bytes(p)) for p in as_pixels(self.cond_images)]
             if self.cond_images.ndim == 4
             else [],
             "limits": {"count": MAX_COUNT, "steps": MAX_STEPS, "seed": MAX_SEED},
@@ -155,7 +155,7 @@ class Studio:
         """The page's pictures, one batch; downloads are re-rendered one by one (`render_one`)."""
         c = [self.tensor(cond) for cond in conds]
         cond = None if c[0] is None else torch.stack(c)
-        pixels = to_uint8(self.generator(z, cond))
+        pixels = as_pixels(self.generator(z, cond))
         return [
             {**self.normal(zi, ci), "src": data_url(png_bytes(p))}
             for zi, ci, p in zip(z, conds, pixels, strict=True)
