@@ -1,6 +1,8 @@
 """Build a run's parts from its config: datamodule, GANModule, callbacks, loggers, trainer."""
 
+import fnmatch
 import inspect
+import logging
 import os
 import subprocess
 
@@ -8,10 +10,13 @@ import lightning as L
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
+from gan.callbacks.budget import IterationBudget
 from gan.callbacks.io import SafeCheckpointIO
 from gan.data.base import GANDataModule
 from gan.errors import ConfigError, instantiate
 from gan.module import GANModule
+
+log = logging.getLogger(__name__)
 
 #: constructor arguments of G and D that describe the data: they come from the built datamodule
 DATA_VALUES = ("image_size", "channels", "num_classes")
@@ -89,6 +94,8 @@ def instantiate_group(node: DictConfig | None) -> list:
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = instantiate_group(cfg.get("callbacks"))
+    if cfg.get("max_iterations"):
+        callbacks.append(IterationBudget(cfg.max_iterations))
     loggers = instantiate_group(cfg.get("logger"))
     extra = {} if "plugins" in cfg.trainer else {"plugins": [SafeCheckpointIO()]}  # a user's own plugins win
     # plain containers: Lightning reads trainer.max_time={minutes: 5} as a dict, not a DictConfig
@@ -113,13 +120,69 @@ RESUME_KEYS = {
     "trick": lambda c: ",".join(sorted(k for k, v in (c.get("trick") or {}).items() if v)) or "none",
 }
 
+#: how a resumed run treats a setting that differs from its checkpoint's; the first matching pattern wins.
+#: apply: the new value is used from the next iteration (said in one line); ignore: it does not change
+#: training (length, cadences, logging, speed, paths); refuse: the checkpoint's weights or state depend on it
+RESUME_RULES = (
+    ("optim.*.lr", "apply"),  # fine-tuning at a new rate: set over the restored optimizer state
+    ("optim.*.betas", "apply"),
+    ("optim.*.weight_decay", "apply"),
+    ("optim.*.momentum", "apply"),
+    ("optim.*.eps", "apply"),
+    ("optim.*.fused", "ignore"),
+    ("optim.*.foreach", "ignore"),
+    ("loss.*", "apply"),
+    ("nan_policy", "apply"),
+    ("max_loss", "apply"),
+    ("trainer.precision", "apply"),
+    ("data.root", "apply"),  # the same images moved
+    ("data.num_workers", "ignore"),
+    ("data.pin_memory", "ignore"),
+    ("data.on_device", "ignore"),
+    ("data.cache_dir", "ignore"),
+    ("data.strict", "ignore"),
+    ("trainer.*", "ignore"),
+    ("max_iterations", "ignore"),
+    ("perf.*", "ignore"),
+    ("callbacks.*", "ignore"),
+    ("logger.*", "ignore"),
+    ("paths.*", "ignore"),
+    ("ckpt_path", "ignore"),
+    ("optimized_metric", "ignore"),
+    ("task_name", "ignore"),
+    ("*", "refuse"),  # model, data, tricks, optimizer kinds, schedule, seed, num_samples, new keys
+)
 
-def check_resume(ckpt_path: str, config: dict, batch_size: int) -> None:
-    """Before Lightning loads it: the file is a gan checkpoint of this model, data and batch size, or one
-    line says what differs (the checkpoint carries its run's config)."""
-    from gan.generate import load_checkpoint
 
-    saved = load_checkpoint(ckpt_path)["config"]
+def flatten(node, prefix: str = "") -> dict:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    out = {}
+    for key, value in node.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def resume_verdicts(saved: dict, config: dict) -> dict[str, list[str]]:
+    """The settings that differ from the checkpoint's, as "key old -> new", grouped by verdict."""
+    old, new = flatten(saved), flatten(config)
+    verdicts = {"apply": [], "ignore": [], "refuse": []}
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key, "<unset>") == new.get(key, "<unset>"):
+            continue
+        verdict = next(v for pattern, v in RESUME_RULES if fnmatch.fnmatchcase(key, pattern))
+        verdicts[verdict].append(f"{key} {old.get(key, '<unset>')} -> {new.get(key, '<unset>')}")
+    return verdicts
+
+
+def check_resume(ckpt_path: str, config: dict, batch_size: int) -> int:
+    """Before Lightning loads it: the file is a gan checkpoint of this model, data and batch size, and every
+    other changed setting is either applied (said in one line) or refused naming the key. Returns the
+    checkpoint's iteration."""
+    from gan.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(ckpt_path)
+    saved = ckpt["config"]
     differ = [key for key, read in RESUME_KEYS.items() if read(saved) != read(config)]
     if differ:
         was = ", ".join(f"{key}={RESUME_KEYS[key](saved)}" for key in differ)
@@ -134,6 +197,17 @@ def check_resume(ckpt_path: str, config: dict, batch_size: int) -> None:
             f"ckpt_path={ckpt_path}: checkpoint was trained with data.batch_size={saved_batch}; this run has "
             f"{batch_size}, which would change which images come next. Pass data.batch_size={saved_batch}"
         )
+    verdicts = resume_verdicts(saved, config)
+    if verdicts["refuse"]:
+        raise ConfigError(
+            f"ckpt_path={ckpt_path}: this run changes {'; '.join(verdicts['refuse'])}, which the "
+            "checkpoint's weights or state depend on. Resume with the checkpoint's value, or start a new "
+            "run directory"
+        )
+    applied = [c for c in verdicts["apply"] if not c.startswith("optim.")]  # the module says those
+    if applied:
+        log.info("Resuming with changed settings, applied from the next iteration: %s", ", ".join(applied))
+    return int(ckpt.get("gan", {}).get("iteration", 0))
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: str) -> str | None:

@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gan.checkpoint import load_checkpoint, load_generator
 from gan.conditioning import condition_of
 from gan.errors import ConfigError
-from gan.generate import load_checkpoint, load_generator, parse, writable_dir
+from gan.generate import parse, writable_dir
 
 DEFAULTS = {"ckpt_path": None, "format": "onnx", "use_ema": True, "out_dir": None}
 FORMATS = {"onnx": "generator.onnx", "torchscript": "generator.pt"}

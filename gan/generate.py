@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from gan.checkpoint import load_checkpoint, load_generator
 from gan.conditioning import condition_of, draw_condition
 from gan.designs import between, png_bytes, read_latents, render_one
-from gan.errors import ConfigError, instantiate
+from gan.errors import ConfigError
 from gan.priors import sample_latent
 
 DEFAULTS = {
@@ -36,38 +37,6 @@ DEFAULTS = {
     "latents": None,
 }
 MAX_GRID = 1024  # images in one grid at most; a larger request also writes every image on its own
-
-
-def load_checkpoint(path: str) -> dict:
-    if not path or not Path(path).is_file():
-        raise ConfigError(f"ckpt_path={path}: no such checkpoint file")
-    try:
-        # mmap: tensors are read when used; the resume check needs only the config
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:
-        raise ConfigError(
-            f"ckpt_path={path}: not a readable checkpoint ({type(err).__name__}: {err})"
-        ) from err
-    if "config" not in ckpt or "state_dict" not in ckpt:
-        raise ConfigError(f"ckpt_path={path}: not a gan checkpoint (no config or state_dict inside)")
-    return ckpt
-
-
-def load_generator(ckpt: dict, use_ema: bool = True) -> torch.nn.Module:
-    config = OmegaConf.create(ckpt["config"])
-    if (
-        "encoder_weights" in config.model.generator
-    ):  # FashionGen: the checkpoint has the weights, fetch nothing
-        config.model.generator.encoder_weights = "none"
-    generator = instantiate(config.model.generator)
-    state = ckpt["state_dict"]
-    prefix = (
-        "tricks.ema.average."
-        if use_ema and any(k.startswith("tricks.ema.average.") for k in state)
-        else "generator."
-    )
-    generator.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
-    return generator.eval()
 
 
 def condition_for(generator, state: dict, n: int, label: int | None) -> torch.Tensor | None:

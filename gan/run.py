@@ -1,10 +1,8 @@
 """One training run from a composed config; `train.py` is the command-line entry point."""
 
-import json
 import logging
-import time
+import signal
 import warnings
-from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -18,10 +16,12 @@ from gan.build import (
     git_commit,
     resolve_ckpt_path,
 )
-from gan.callbacks.interrupt import StoppedBySignal
+from gan.callbacks.interrupt import SaveOnSignal, StoppedBySignal
 from gan.errors import ConfigError
+from gan.guard import DivergenceError
 from gan.loggers import finish_wandb
 from gan.rundir import hold
+from gan.summary import Summary
 from gan.validate import validate
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,10 @@ def quiet_lightning() -> None:
             logging.getLogger(name).addFilter(DropNoise())
     # torch 2.14 deprecates LeafSpec, which Lightning 2.6's internals still build on every fit
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+    # Lightning cannot see that our sampler resumes mid-epoch exactly (gan/data/sampler.py, tested)
+    warnings.filterwarnings(
+        "ignore", message=r"You're resuming from a checkpoint that ended before the epoch"
+    )
 
 
 def sweeping() -> bool:
@@ -97,40 +101,38 @@ def fit(cfg: DictConfig) -> float | None:
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir(cfg))
-    if ckpt_path:
-        check_resume(ckpt_path, module.config, cfg.data.batch_size)
+    resumed_at = check_resume(ckpt_path, module.config, cfg.data.batch_size) if ckpt_path else 0
     trainer = build_trainer(cfg)
     check_metric(cfg, trainer, datamodule)
-    print(f"Run directory: {output_dir(cfg)}", flush=True)
-    start = time.perf_counter()
+    for logger in trainer.loggers:  # each keeps what was logged up to the checkpoint, none after it
+        if hasattr(logger, "resume_at"):
+            logger.resume_at(resumed_at)
+    summary = Summary(output_dir(cfg))
+    for callback in trainer.callbacks:
+        if isinstance(callback, SaveOnSignal):
+            callback.summary = summary
+    if trainer.is_global_zero:
+        print(f"Run directory: {output_dir(cfg)}", flush=True)
     hparams = OmegaConf.to_container(cfg, resolve=True)
     hparams["git_commit"] = git_commit()
     for logger in trainer.loggers:
         logger.log_hyperparams(hparams)
+    status = "failed"
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        status = "finished"
     except StoppedBySignal as stop:
+        status = f"stopped by {signal.Signals(stop.signum).name}, checkpoint saved"
         raise SystemExit(128 + stop.signum) from None
+    except DivergenceError:
+        status = "diverged"
+        raise
     finally:
         finish_wandb()
-    write_summary(Path(output_dir(cfg)), trainer, module, time.perf_counter() - start)
+        if trainer.is_global_zero:
+            summary.write(status, trainer, module)
     metric = cfg.get("optimized_metric")
     value = trainer.callback_metrics.get(metric) if metric else None
     if metric and value is None and optimising():
         log.warning("optimized_metric=%s was not logged (is FID off?); returning None to the sweeper", metric)
     return float(value) if value is not None else None
-
-
-def write_summary(run_dir: Path, trainer, module, seconds: float) -> None:
-    """What `gan.sweep_report` reads: counters, wall time and the last value of every metric."""
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    summary = {
-        "iteration": module.iteration,
-        "d_steps": module.d_steps,
-        "g_steps": module.g_steps,
-        "wall_seconds": seconds,
-        "metrics": metrics,
-        "status": "finished",
-    }
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -8,9 +8,9 @@ import onnxruntime
 import pytest
 import torch
 
+from gan.checkpoint import load_checkpoint, load_generator
 from gan.errors import ConfigError
 from gan.export import export
-from gan.generate import load_checkpoint, load_generator
 from gan.run import train
 from tests.conftest import smoke
 

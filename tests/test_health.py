@@ -3,20 +3,45 @@
 import pytest
 import torch
 
-from gan.callbacks.health import collapsed, d_overpowering, diversity, losses_frozen, slope
+from gan.callbacks.health import collapsed, d_wins, diversity, losses_frozen, slope
 from gan.errors import ConfigError
 from gan.run import train
 from gan.validate import validate
 from tests.conftest import smoke
 
 
-def test_d_overpowering_needs_tiny_d_fake_and_rising_g_loss():
-    rising = [1.0 + 0.2 * i for i in range(10)]
-    assert d_overpowering([0.01] * 10, rising, window=10)
-    assert not d_overpowering([0.3] * 10, rising, window=10)  # D not winning
-    assert not d_overpowering([0.01] * 10, rising[::-1], window=10)  # G recovering
-    assert not d_overpowering([0.01] * 5, rising[:5], window=10)  # not enough history
+def test_d_wins_needs_reals_near_1_and_fakes_near_0_over_the_window():
+    assert d_wins([0.99] * 4, [0.01] * 4, window=4)
+    assert not d_wins([0.99] * 4, [0.3] * 4, window=4)  # fakes still fool D sometimes
+    assert not d_wins([0.6] * 4, [0.01] * 4, window=4)  # D unsure of the reals
+    assert not d_wins([0.99] * 3, [0.01] * 3, window=4)  # not enough history
+    assert d_wins([0.5, 0.99, 0.99, 0.99], [0.3, 0.01, 0.01, 0.01], window=3)  # only the last 3 count
     assert slope([1, 2, 3]) == pytest.approx(1.0)
+
+
+def test_a_run_where_d_wins_outright_is_flagged_early_and_once(tmp_path, caplog):
+    """G barely learns (lr 1e-9) while D learns fast: D separates reals from fakes within a few dozen
+    iterations, and the alarm must come within ~100 iterations of that, once."""
+    cfg = smoke(
+        "data.num_samples=256",
+        "data.batch_size=16",
+        "data.image_size=16",
+        "model.generator.ngf=8",
+        "model.discriminator.ndf=8",
+        "optim.generator.lr=1e-9",
+        "optim.discriminator.lr=2e-3",
+        "trainer.limit_train_batches=null",
+        "trainer.max_epochs=20",
+        "max_iterations=150",
+        "trainer.log_every_n_steps=25",
+        "callbacks.samples=null",
+        output_dir=tmp_path,
+    )
+    with caplog.at_level("WARNING"):
+        train(cfg)
+    alarms = [r.getMessage() for r in caplog.records if "D wins outright" in r.getMessage()]
+    assert len(alarms) == 1, alarms
+    assert int(alarms[0].split("iteration ")[1].split(":")[0]) <= 100, alarms
 
 
 def test_frozen_losses():
@@ -33,7 +58,7 @@ def test_diversity_falls_when_samples_collapse():
 
 
 def test_health_callback_logs_diversity_in_a_run(tmp_path):
-    cfg = smoke("logger=csv", "callbacks.health.every_n_iterations=1", output_dir=tmp_path)
+    cfg = smoke("logger=csv", "callbacks.health.first_check=1", output_dir=tmp_path)
     train(cfg)
     metrics = (tmp_path / "csv" / "metrics.csv").read_text()
     assert "health/diversity" in metrics

@@ -57,7 +57,7 @@ def test_config_error_is_one_line_with_exit_code_2(tmp_path):
 
 def test_last_checkpoint_is_the_end_of_training_between_periodic_saves(tmp_path):
     cfg = smoke("trainer.limit_train_batches=1.0", "trainer.max_steps=6", output_dir=tmp_path)
-    cfg.callbacks.model_checkpoint.every_n_train_steps = 4  # a periodic save at iteration 2, the end at 3
+    cfg.callbacks.model_checkpoint.every_n_iterations = 2  # a periodic save at iteration 2, the end at 3
     train(cfg)
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["gan"]["iteration"] == 3 and ckpt["global_step"] == 6

@@ -23,6 +23,7 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan.callbacks.samples import to_uint8
+from gan.loggers import log_metrics
 from gan.metrics.classifier import ClassifierFeatures, domain_classifier
 from gan.metrics.features import NeedsData
 from gan.metrics.precision_recall import precision_recall
@@ -101,12 +102,19 @@ class FID(L.Callback):
             self.precision_recall = isinstance(self.feature, ClassifierFeatures)
         self.fid = FrechetInceptionDistance(feature=self.feature, reset_real_features=False).to(module.device)
         if self.kid:
-            subset = min(1000, self.num_samples)
             self.kid_metric = KernelInceptionDistance(
-                feature=self.feature, reset_real_features=False, subset_size=subset
+                feature=self.feature, reset_real_features=False, subset_size=self.kid_subset(trainer)
             ).to(module.device)
         if self.is_network is not None:
             self.is_metric = InceptionScore(feature=self.is_network).to(module.device)
+
+    def kid_subset(self, trainer) -> int:
+        """KID's subset size: 1,000 images (torchmetrics' default) or as many as both sets have."""
+        reals = len(self.reference_set(trainer.datamodule))
+        subset = min(1000, self.num_samples, reals)
+        if subset < min(1000, self.num_samples) and trainer.is_global_zero:
+            log.info("KID: subsets of %d images (the reference set has %d real images)", subset, reals)
+        return subset
 
     def use_domain_classifier(self, datamodule) -> None:
         """`feature.name=classifier`, or no Inception weights on a labelled small-image dataset."""
@@ -213,10 +221,7 @@ class FID(L.Callback):
         if self.precision_recall and self.real_features is not None:
             p, r = precision_recall(self.real_features, torch.cat(fake_features))
             metrics.update({"val/precision": p, "val/recall": r})
-        # straight to the loggers: FID is rare and must not wait for log_every_n_steps
-        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
+        log_metrics(trainer, metrics, module.iteration)  # straight to the loggers, at this iteration
         self.seconds += time.perf_counter() - start
         return value
 

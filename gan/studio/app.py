@@ -12,9 +12,9 @@ import zipfile
 
 import torch
 
+from gan.checkpoint import load_checkpoint, load_generator
 from gan.conditioning import condition_of
 from gan.designs import as_pixels, between, neighbours, png_bytes, render_one
-from gan.generate import load_checkpoint, load_generator
 from gan.priors import sample_latent
 
 MAX_COUNT, MAX_STEPS, MAX_SEED = 64, 32, 2**32 - 1
