@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
@@ -36,49 +37,54 @@ def data_values(node: DictConfig, where: str, datamodule: GANDataModule) -> dict
 
 
 def build_module(cfg: DictConfig, datamodule: GANDataModule | None = None) -> GANModule:
-    """Instantiate G, D, loss and tricks and check they fit together; the datamodule is built (its
-    values read: image size, channels, classes) but no data is loaded."""
+    """G, D, loss and tricks from the composed config, checked to fit together; the datamodule is built
+    (its values read: image size, channels, classes) but no data is loaded."""
     datamodule = datamodule or build_datamodule(cfg)
-    loss = instantiate(cfg.loss)
-    tricks = {}
     for name, node in (cfg.get("trick") or {}).items():
         if node is not None and "_target_" not in node:
             raise ConfigError(
                 f"trick.{name} is set but the trick is not selected: add it with trick=[...,{name}]"
             )
-        if node is not None:
-            tricks[name] = instantiate(node)
-    for name, trick in tricks.items():
-        trick._name = name
-    for trick in tricks.values():
-        trick.check(loss, tricks)
     config = OmegaConf.to_container(cfg, resolve=True)
-    nets = {}
     for net in ("generator", "discriminator"):
         values = data_values(cfg.model[net], f"model.{net}", datamodule)
-        nets[net] = instantiate(cfg.model[net], **values)
         config["model"][net].update(values)  # the checkpoint's config rebuilds G alone (gan.generate)
-    loss.check(nets["discriminator"])
     config["class_names"] = list(datamodule.class_names)  # for the studio's class menu
-    size = datamodule.image_size
-    return GANModule(
+    config["image_shape"] = [datamodule.channels, datamodule.image_size, datamodule.image_size]
+    if HydraConfig.initialized():  # which config-group options made this run (the studio names the model)
+        config["choices"] = {k: v for k, v in HydraConfig.get().runtime.choices.items() if "hydra" not in k}
+    return module_from_config(config, datamodule.classes)
+
+
+def module_from_config(config: dict, classes: list[int]) -> GANModule:
+    """The GANModule a resolved config describes (the one saved in every checkpoint)."""
+    cfg = OmegaConf.create(config)
+    loss = instantiate(cfg.loss)
+    tricks = {name: instantiate(node) for name, node in (cfg.get("trick") or {}).items() if node is not None}
+    nets = {net: instantiate(cfg.model[net]) for net in ("generator", "discriminator")}
+    loss.check(nets["discriminator"])
+    perf = config.get("perf", {})
+    module = GANModule(
         generator=nets["generator"],
         discriminator=nets["discriminator"],
         loss=loss,
-        optim=OmegaConf.to_container(cfg.optim, resolve=True),
+        optim=config["optim"],
         latent_dim=cfg.model.latent_dim,
         prior=cfg.model.prior,
         tricks=tricks,
-        image_shape=(datamodule.channels, size, size),
-        classes=datamodule.classes,
-        num_samples=cfg.get("num_samples", 64),
-        sample_seed=cfg.get("seed") or 0,
-        nan_policy=cfg.get("nan_policy", "stop"),
-        max_loss=cfg.get("max_loss", 1e6),
-        channels_last=cfg.get("perf", {}).get("channels_last", False),
-        compile=cfg.get("perf", {}).get("compile", False),
+        image_shape=tuple(config["image_shape"]),
+        classes=classes,
+        num_samples=config.get("num_samples", 64),
+        sample_seed=config.get("seed") or 0,
+        nan_policy=config.get("nan_policy", "stop"),
+        max_loss=config.get("max_loss", 1e6),
+        channels_last=perf.get("channels_last", False),
+        compile=perf.get("compile", False),
         config=config,
     )
+    for trick in module.tricks.values():  # named by the module: the messages say trick=<name>
+        trick.check(loss, dict(module.tricks))
+    return module
 
 
 def build_datamodule(cfg: DictConfig) -> GANDataModule:
@@ -150,6 +156,7 @@ RESUME_RULES = (
     ("ckpt_path", "ignore"),
     ("optimized_metric", "ignore"),
     ("task_name", "ignore"),
+    ("choices.*", "ignore"),  # the option names; their values are compared key by key above
     ("*", "refuse"),  # model, data, tricks, optimizer kinds, schedule, seed, num_samples, new keys
 )
 

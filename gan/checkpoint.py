@@ -65,12 +65,18 @@ def has_ema(ckpt: dict) -> bool:
     return any(k.startswith(EMA_PREFIX) for k in ckpt["state_dict"])
 
 
+def rebuild_config(ckpt: dict) -> dict:
+    """The checkpoint's config, to rebuild its networks from: nothing is downloaded (FashionGen's encoder
+    weights are in the checkpoint)."""
+    config = OmegaConf.to_container(OmegaConf.create(ckpt["config"]))
+    if "encoder_weights" in config["model"]["generator"]:
+        config["model"]["generator"]["encoder_weights"] = "none"
+    return config
+
+
 def load_generator(ckpt: dict, use_ema: bool = True) -> torch.nn.Module:
     """G from the checkpoint's config and weights: EMA's average when asked and present, in eval mode."""
-    config = OmegaConf.create(ckpt["config"])
-    if "encoder_weights" in config.model.generator:  # FashionGen: the checkpoint has the weights
-        config.model.generator.encoder_weights = "none"
-    generator = instantiate(config.model.generator)
+    generator = instantiate(OmegaConf.create(rebuild_config(ckpt)["model"]["generator"]))
     prefix = EMA_PREFIX if use_ema and has_ema(ckpt) else "generator."
     state = ckpt["state_dict"]
     generator.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})

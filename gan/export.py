@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gan.checkpoint import load_checkpoint, load_generator
+from gan.checkpoint import has_ema, identity, load_checkpoint, load_generator
 from gan.conditioning import condition_of
 from gan.errors import ConfigError
 from gan.generate import parse, writable_dir
@@ -86,13 +86,16 @@ def describe(ckpt: dict, generator: nn.Module, args: dict, names: list[str]) -> 
     classes = state["fixed_labels"].unique().tolist() if condition_of(generator) == "label" else []
     return {
         "checkpoint": str(args["ckpt_path"]),
+        "generator": identity(ckpt, bool(args["use_ema"])),
         "format": args["format"],
-        "use_ema": bool(args["use_ema"]),
+        "use_ema": bool(args["use_ema"]) and has_ema(ckpt),  # what was exported, not what was asked for
         "inputs": names,
         "output": "image [batch, C, H, W] float32 in [0, 1]",
         "latent_dim": config["model"]["latent_dim"],
         "prior": config["model"]["prior"],
         "classes": [{"id": c, "name": class_names[c] if c < len(class_names) else str(c)} for c in classes],
+        # the graph cannot refuse a label: ids outside this list give undefined images (ONNX wraps -1)
+        "label_ids": classes,
     }
 
 

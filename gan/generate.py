@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from gan.checkpoint import load_checkpoint, load_generator
+from gan.checkpoint import identity, load_checkpoint, load_generator
 from gan.conditioning import condition_of, draw_condition
 from gan.designs import between, png_bytes, read_latents, render_one
 from gan.errors import ConfigError
@@ -35,6 +35,7 @@ DEFAULTS = {
     "device": "cpu",
     "chunk": 256,
     "latents": None,
+    "force": False,
 }
 MAX_GRID = 1024  # images in one grid at most; a larger request also writes every image on its own
 
@@ -83,10 +84,33 @@ def latents(args: dict, prior: str, dim: int) -> tuple[torch.Tensor, int]:
     return torch.cat([between(prior, a[i], b[i], steps) for i in range(rows)]), steps
 
 
+def describe(made_by: dict) -> str:
+    return f"{made_by.get('model')} at {made_by.get('image_size')} px, iteration {made_by.get('iteration')}"
+
+
+def check_identity(args: dict, data: dict, mine: dict) -> dict:
+    """Designs drawn by another generator than theirs would not be theirs: refused unless force=true."""
+    made_by = data.get("generator")
+    if made_by is None:
+        print(f"note: latents={args['latents']} does not say which generator made them; drawing them anyway")
+    elif made_by.get("digest") != mine["digest"]:
+        message = (
+            f"latents={args['latents']} were made by another generator ({describe(made_by)}, weights "
+            f"{made_by.get('digest')}) than ckpt_path={args['ckpt_path']} ({describe(mine)}, weights "
+            f"{mine['digest']}), so the images would differ"
+        )
+        if not args["force"]:
+            raise ConfigError(f"{message}. Pass the checkpoint that made them, or force=true to draw anyway")
+        print(f"warning: {message}; drawing them anyway (force=true)")
+    return mine
+
+
 @torch.no_grad()
 def from_latents(args: dict, ckpt: dict, generator, out: Path) -> list[Path]:
     """The designs of a latents file (gan/designs.py), each rendered alone: the studio's pixels exactly."""
     data = read_latents(args["latents"])
+    mine = check_identity(args, data, identity(ckpt, args["use_ema"]))
+    data = {**data, "checkpoint": str(args["ckpt_path"]), "generator": mine}  # what the new PNGs carry
     dim, state = ckpt["config"]["model"]["latent_dim"], ckpt["state_dict"]
     (out / "images").mkdir(exist_ok=True)
     written = []

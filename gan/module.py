@@ -311,6 +311,20 @@ class GANModule(L.LightningModule):
 
     # ---- checkpoint ---------------------------------------------------------------------------------
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, **kwargs) -> "GANModule":
+        """The module of a gan checkpoint, rebuilt from the config inside it (no other argument), in eval
+        mode: `module.generate(z, cond)` draws what `gan.generate` draws."""
+        from gan.build import module_from_config
+        from gan.checkpoint import load_checkpoint, rebuild_config
+
+        ckpt = load_checkpoint(checkpoint_path)
+        classes = ckpt["state_dict"]["fixed_labels"].unique().tolist()
+        module = module_from_config(rebuild_config(ckpt), classes)
+        module.load_state_dict(ckpt["state_dict"])
+        module.on_load_checkpoint(ckpt)
+        return module.to(map_location or "cpu").eval()
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["gan"] = {
             "iteration": self.iteration,

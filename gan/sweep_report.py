@@ -53,12 +53,26 @@ def swept_keys(jobs: list[dict]) -> list[str]:
     return [k for k in keys if len({job["overrides"].get(k) for job in jobs}) > 1]
 
 
-def score(job: dict) -> tuple[str, float | None]:
-    metrics = job["summary"].get("metrics", {})
-    for key in ("val/best_fid", "val/fid", "train/g_loss"):
-        if key in metrics:
-            return key, metrics[key]
-    return "", None
+#: what may be charted: sample-quality metrics, comparable across jobs that share the real images and the
+#: feature network. Losses are not (a G loss of 2.3 under BCE and 0.05 under LSGAN say nothing of quality).
+CHARTED = ("val/best_fid", "val/fid")
+#: swept settings that change what a FID is measured against or in which features
+INCOMPARABLE = ("data", "callbacks.fid")
+
+
+def chart_metric(jobs: list[dict]) -> tuple[str | None, str]:
+    """The metric the bar chart shows, or None and why nothing is charted."""
+    finished = [job for job in jobs if job["summary"].get("metrics")]
+    metric = next((m for m in CHARTED if any(m in job["summary"]["metrics"] for job in finished)), None)
+    if metric is None:
+        return None, (
+            "no bar chart: no job logged FID, and losses are not comparable across loss functions and "
+            "tricks (turn FID on to compare jobs)"
+        )
+    swept = [k for k in swept_keys(jobs) if k.startswith(INCOMPARABLE)]
+    if swept:
+        return None, f"no bar chart: FID is not comparable across jobs that sweep {', '.join(swept)}"
+    return metric, ""
 
 
 def fmt(value) -> str:
@@ -86,23 +100,23 @@ def markdown(jobs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def bar_chart(jobs: list[dict], path: Path) -> Path:
+def bar_chart(jobs: list[dict], metric: str, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    jobs = [job for job in jobs if score(job)[1] is not None]  # a failed job has no bar (0 would look best)
+    # a failed job has no bar (0 would look best)
+    jobs = [job for job in jobs if metric in job["summary"].get("metrics", {})]
     keys = swept_keys(jobs) if len(jobs) > 1 else []
     labels = [
         "\n".join(f"{k}={job['overrides'].get(k, '')}" for k in keys) or job["dir"].name for job in jobs
     ]
-    metric = next((score(job)[0] for job in jobs if score(job)[1] is not None), "")
-    values = [score(job)[1] for job in jobs]
+    values = [job["summary"]["metrics"][metric] for job in jobs]
     fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(jobs)), 4))
     ax.bar(range(len(jobs)), values)
     ax.set_xticks(range(len(jobs)), labels, fontsize=7)
-    ax.set_ylabel(metric or "no metric")
+    ax.set_ylabel(metric)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -130,10 +144,17 @@ def report(sweep_dir: str | Path) -> str:
         raise ConfigError(f"{sweep_dir}: no such sweep directory")
     jobs = read_jobs(sweep_dir)
     table = markdown(jobs)
-    (sweep_dir / "report.md").write_text(f"# Sweep {sweep_dir.name}\n\n{table}\n")
-    bar_chart(jobs, sweep_dir / "report.png")
+    metric, why_not = chart_metric(jobs)
+    chart = sweep_dir / "report.png"
+    if metric is not None:
+        bar_chart(jobs, metric, chart)
+        note = f"report.png charts {metric}."
+    else:
+        chart.unlink(missing_ok=True)
+        note = why_not[0].upper() + why_not[1:] + "."
+    (sweep_dir / "report.md").write_text(f"# Sweep {sweep_dir.name}\n\n{table}\n\n{note}\n")
     contact_sheet(jobs, sweep_dir / "contact_sheet.png")
-    return table
+    return f"{table}\n\n{note}"
 
 
 def main() -> None:

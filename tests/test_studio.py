@@ -85,7 +85,7 @@ def test_page_is_the_seeded_draw_gan_generate_makes(studio, conditional, tmp_pat
             "how different must be a number from 0 to 1",
         ),
         (lambda s: s.variations({"z": [0.0] * 100}, 1.5, 1, 8), "how different must be a number from 0 to 1"),
-        (lambda s: s.variations({"z": [0.0] * 3}, 0.5, 1, 8), "a design's z must be 100 numbers"),
+        (lambda s: s.variations({"z": [0.0] * 3}, 0.5, 1, 8), "a design's z must be 100 finite numbers"),
         (lambda s: s.interpolate({"z": [0.0] * 100}, None, 8), "a design needs its latent vector z"),
         (lambda s: s.interpolate({"z": [0.0] * 100}, {"z": [1.0] * 100}, 1), "steps must be a whole number"),
         (lambda s: s.zip([]), "pin at least one design"),

@@ -8,11 +8,12 @@ sentence the page shows. A design is `{"z": [...], "label": int | None, "image":
 import base64
 import io
 import json
+import math
 import zipfile
 
 import torch
 
-from gan.checkpoint import load_checkpoint, load_generator
+from gan.checkpoint import has_ema, identity, load_checkpoint, load_generator, model_name
 from gan.conditioning import condition_of
 from gan.designs import as_pixels, between, neighbours, png_bytes, render_one
 from gan.priors import sample_latent
@@ -45,8 +46,9 @@ def fraction(value, name: str) -> float:
 class Studio:
     def __init__(self, ckpt_path: str, use_ema: bool = True):
         ckpt = load_checkpoint(ckpt_path)
-        self.ckpt_path, self.use_ema = ckpt_path, use_ema
+        self.ckpt_path, self.use_ema = ckpt_path, use_ema and has_ema(ckpt)  # what is used, not asked for
         self.generator = load_generator(ckpt, use_ema)
+        self.identity = identity(ckpt, use_ema)
         config, state = ckpt["config"], ckpt["state_dict"]
         self.prior, self.latent_dim = config["model"]["prior"], config["model"]["latent_dim"]
         self.condition = condition_of(self.generator)
@@ -54,7 +56,7 @@ class Studio:
         names = config.get("class_names") or []
         self.class_names = {c: names[c] if c < len(names) else str(c) for c in self.classes}
         self.cond_images = state["fixed_images"] if self.condition == "image" else torch.zeros(0)
-        self.model = config["model"]["generator"]["_target_"].rsplit(".", 2)[-2]
+        self.model = model_name(config)
 
     # ---- what the page needs to know ----------------------------------------------------------------
 
@@ -137,8 +139,9 @@ class Studio:
     def parse(self, design) -> tuple[torch.Tensor, dict]:
         if not isinstance(design, dict) or not isinstance(design.get("z"), list):
             raise BadRequest("a design needs its latent vector z (pick one on the page)")
-        if len(design["z"]) != self.latent_dim or not all(isinstance(v, int | float) for v in design["z"]):
-            raise BadRequest(f"a design's z must be {self.latent_dim} numbers")
+        numbers = all(isinstance(v, int | float) and math.isfinite(v) for v in design["z"])
+        if len(design["z"]) != self.latent_dim or not numbers:
+            raise BadRequest(f"a design's z must be {self.latent_dim} finite numbers")
         z = torch.tensor(design["z"], dtype=torch.float32)
         return z, self.conditions(1, design.get("label"), design.get("image"))[0]
 
@@ -164,6 +167,7 @@ class Studio:
     def latents_file(self, designs: list[dict]) -> dict:
         return {
             "checkpoint": self.ckpt_path,
+            "generator": self.identity,
             "use_ema": self.use_ema,
             "prior": self.prior,
             "latent_dim": self.latent_dim,

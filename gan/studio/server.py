@@ -17,6 +17,13 @@ from gan.errors import ConfigError
 from gan.generate import parse
 from gan.studio.app import BadRequest, Studio
 
+MAX_BODY = 4_000_000  # bytes: 256 designs of 512-d latents fit many times over
+
+
+def refuse_constant(name: str):
+    raise BadRequest(f"{name} is not a number the studio accepts (standard JSON numbers only)")
+
+
 DEFAULTS = {"ckpt_path": None, "port": 7860, "host": "127.0.0.1", "use_ema": True}
 PAGE = Path(__file__).with_name("page.html")
 
@@ -48,7 +55,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path not in routes:
             return self.reply_json({"error": f"no action at {self.path}"}, HTTPStatus.NOT_FOUND)
         try:
-            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            request = self.read_json()
             if not isinstance(request, dict):
                 raise BadRequest("the request must be a JSON object")
             with self.lock:
@@ -63,8 +70,17 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(HTTPStatus.OK, result, kind)
         self.reply_json(result)
 
+    def read_json(self):
+        """The request body as JSON: a bounded size, standard JSON only (no NaN or Infinity)."""
+        length = self.headers.get("Content-Length") or "0"
+        if not length.isdigit():
+            raise BadRequest(f"Content-Length must be a whole number of bytes, not {length!r}")
+        if int(length) > MAX_BODY:
+            raise BadRequest(f"the request is {int(length)} bytes; at most {MAX_BODY} are accepted")
+        return json.loads(self.rfile.read(int(length)) or b"{}", parse_constant=refuse_constant)
+
     def reply_json(self, data: dict, status: HTTPStatus = HTTPStatus.OK) -> None:
-        self.reply(status, json.dumps(data).encode(), "application/json")
+        self.reply(status, json.dumps(data, allow_nan=False).encode(), "application/json")
 
     def reply(self, status: HTTPStatus, body: bytes, kind: str) -> None:
         self.send_response(status)
