@@ -68,7 +68,7 @@ def test_health_callback_logs_diversity_in_a_run(tmp_path):
     "override, message",
     [
         ("optim.generator.lr=-0.1", "optim.generator.lr=-0.1: must be a number > 0"),
-        ("data.batch_size=0", "data.batch_size=0: must be a number > 0"),
+        ("data.batch_size=0", "data.batch_size=0: must be a whole number >= 1"),
         ("data.channels=2", "data.channels=2: allowed values are 1 or 3"),
         ("model.prior=cauchy", "model.prior='cauchy': allowed values are"),
         ("nan_policy=ignore", "nan_policy='ignore': allowed values are"),

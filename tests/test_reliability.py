@@ -162,34 +162,55 @@ def test_wandb_resumes_the_same_run_id(tmp_path):
     assert len(runs) == 2 and len({r.name.rsplit("-", 1)[1] for r in runs}) == 1
 
 
-def test_newcomer_log_has_every_line_once_and_no_noise(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "debug=smoke",
-            "data=synthetic",
-            "logger=wandb",
-            f"hydra.run.dir={tmp_path}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "WANDB_MODE": "offline"},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = [
-        line.split("] - ", 1)[-1].removeprefix("INFO: ") for line in (done.stdout + done.stderr).splitlines()
+def test_newcomer_log_has_every_line_once_and_no_noise_past_checkpoints_fid_and_a_resume(tmp_path):
+    """A run that crosses every cadence (checkpoints, FID, health, grids) to its end, then its resume."""
+    every = [
+        "data=synthetic",
+        "data.num_samples=96",
+        "data.image_size=16",
+        "logger=[csv,wandb]",
+        "trainer.accelerator=cpu",
+        "trainer.log_every_n_steps=2",
+        "callbacks.model_checkpoint.every_n_iterations=2",
+        "callbacks.fid.feature.name=small_conv",
+        "callbacks.fid.num_samples=64",
+        "callbacks.fid.every_n_iterations=3",
+        "callbacks.fid.kid=true",
+        "callbacks.health.first_check=2",
+        "callbacks.health.every_n_iterations=3",
+        "callbacks.samples.every_n_iterations=3",
+        f"hydra.run.dir={tmp_path}",
     ]
-    repeated = [line for line, n in Counter(lines).items() if n > 1 and line.strip() and "wandb:" not in line]
-    assert repeated == []
-    for noise in (
-        "Tip:",
-        "LeafSpec",
-        "TPU available",
-        "anonymous setting",
-        "100% of the batches",
-        "optimized_metric",
-    ):
-        assert noise not in done.stdout + done.stderr
+    logs = []
+    for extra in (["trainer.max_epochs=1"], ["trainer.max_epochs=2", "ckpt_path=auto"]):
+        done = subprocess.run(
+            [sys.executable, "train.py", *every, *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "WANDB_MODE": "offline"},
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        logs.append(done.stdout + done.stderr)
+    for log in logs:
+        lines = [line.split("] - ", 1)[-1].removeprefix("INFO: ") for line in log.splitlines()]
+        repeated = [
+            line for line, n in Counter(lines).items() if n > 1 and line.strip() and "wandb:" not in line
+        ]
+        assert repeated == []
+        for noise in (
+            "Tip:",
+            "LeafSpec",
+            "TPU available",
+            "anonymous setting",
+            "100% of the batches",
+            "optimized_metric",
+            "pre-optimization state",
+            "ended before the epoch ended",
+            "Warning:",
+            "will save all extracted features",
+            "dirpath has changed",
+        ):
+            assert noise not in log, log
+    assert "ckpt_path=auto: resuming from" in logs[1]

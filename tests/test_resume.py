@@ -4,6 +4,7 @@ checkpoint; SIGTERM/SIGINT save first; a NaN or exploding loss never reaches the
 
 import csv
 import functools
+import json
 import signal
 import subprocess
 import sys
@@ -182,6 +183,28 @@ def test_signal_saves_a_checkpoint_then_stops_and_resumes_exactly(sig, uninterru
     assert load(tmp_path)["gan"]["iteration"] == 6  # the iteration in flight finished, then the save
     run(tmp_path, f"ckpt_path={tmp_path}/checkpoints/last.ckpt")
     assert_same_state(uninterrupted, load(tmp_path))
+
+
+def test_a_second_ctrl_c_stops_at_once_in_one_line(tmp_path):
+    stopped = run(
+        tmp_path,
+        "callbacks.model_checkpoint.every_n_iterations=3",
+        "+callbacks.signal._target_=tests.helpers.SignalAt",
+        "+callbacks.signal.iteration=5",
+        "+callbacks.signal.sig=SIGINT",
+        "+callbacks.signal.times=2",
+        check=False,
+    )
+    assert stopped.returncode == 128 + signal.SIGINT and "Traceback" not in stopped.stderr, stopped.stderr
+    said = [line for line in stopped.stdout.splitlines() if "SIGINT" in line]
+    assert said[0].endswith("(Ctrl-C again stops at once, without saving).")
+    assert said[1] == (
+        "Second SIGINT: stopped at iteration 5; nothing saved since; "
+        f"{tmp_path}/checkpoints/last.ckpt is the last periodic checkpoint."
+    )
+    assert len(said) == 2 and load(tmp_path)["gan"]["iteration"] == 3
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "stopped by a second SIGINT" and summary["iteration"] == 5
 
 
 def test_bad_ckpt_path_fails_naming_it(tmp_path):
