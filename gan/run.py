@@ -59,7 +59,7 @@ def quiet_lightning() -> None:
         "ignore", message=r"Metric `(Kernel Inception Distance|InceptionScore)` will save"
     )
     # our rows go out every log_every_n_steps iterations across epochs (gan/loggers.py), however short
-    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than")
     # Lightning cannot see that our sampler resumes mid-epoch exactly (gan/data/sampler.py, tested)
     warnings.filterwarnings(
         "ignore", message=r"You're resuming from a checkpoint that ended before the epoch"
