@@ -22,6 +22,7 @@ from gan.checkpoint import has_ema, identity, load_checkpoint, load_generator
 from gan.conditioning import condition_of
 from gan.errors import ConfigError
 from gan.generate import parse, writable_dir
+from gan.pixels import to_unit
 
 DEFAULTS = {"ckpt_path": None, "format": "onnx", "use_ema": True, "out_dir": None}
 FORMATS = {"onnx": "generator.onnx", "torchscript": "generator.pt"}
@@ -36,7 +37,7 @@ class ImageGenerator(nn.Module):
         self.generator = generator
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        return (self.generator(z, cond).clamp(-1, 1) + 1) / 2
+        return to_unit(self.generator(z, cond))
 
 
 def example_inputs(generator: nn.Module, ckpt: dict, batch: int = 2) -> tuple[torch.Tensor, ...]:

@@ -16,6 +16,7 @@ from gan.build import (
     git_commit,
     resolve_ckpt_path,
 )
+from gan.callbacks.fid import FID
 from gan.callbacks.interrupt import SaveOnSignal, StoppedBySignal
 from gan.errors import ConfigError
 from gan.guard import DivergenceError
@@ -78,8 +79,6 @@ def optimising() -> bool:
 def check_metric(cfg: DictConfig, trainer, datamodule) -> None:
     """In a sweep, the metric the sweeper optimises must be logged: else every trial would train, then
     the sweeper fail at the end with no completed trial. The val/* metrics come from the fid callback."""
-    from gan.callbacks.fid import FID
-
     metric = cfg.get("optimized_metric")
     if not (metric and optimising() and str(metric).startswith("val/")):
         return

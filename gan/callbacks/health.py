@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 
+from gan.cadence import due
 from gan.loggers import log_metrics
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,7 @@ class Health(L.Callback):
         )
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        i = module.iteration
-        if i == self.first_check or (i > self.first_check and i % self.every_n_iterations == 0):
+        if due(module.iteration, self.every_n_iterations, first=self.first_check):
             self.check_diversity(trainer, module)
 
     def check_diversity(self, trainer, module) -> None:

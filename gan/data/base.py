@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from gan.data.device import DeviceBatches
 from gan.data.sampler import ResumableRandomSampler
 from gan.errors import ConfigError
+from gan.pixels import to_unit
 
 
 class GANDataModule(L.LightningDataModule):
@@ -33,8 +34,6 @@ class GANDataModule(L.LightningDataModule):
     ):
         super().__init__()
         self.normalize = normalize  # False: images in [0, 1] instead of [-1, 1] (S0 experiment 1)
-        if batch_size < 1:
-            raise ConfigError(f"data.batch_size={batch_size}: must be at least 1")
         self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.on_device = on_device  # in-memory data batched on the training device (gan/data/device.py)
@@ -130,7 +129,7 @@ class ZeroOne(Dataset):
 
     def __getitem__(self, i: int):
         image, label = self.dataset[i]
-        return (image + 1) / 2, label
+        return to_unit(image), label
 
 
 def dataset_labels(dataset: Dataset) -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from gan.data.base import GANDataModule
+from gan.pixels import from_unit
 
 
 class DigitsDataModule(GANDataModule):
@@ -23,7 +24,7 @@ class DigitsDataModule(GANDataModule):
         digits = load_digits()
         images = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0
         images = F.interpolate(images, size=self.image_size, mode="bilinear", align_corners=False)
-        images = (images.clamp(0, 1) * 2 - 1).repeat(1, self.channels, 1, 1)
+        images = from_unit(images.clamp(0, 1)).repeat(1, self.channels, 1, 1)
         return TensorDataset(images.contiguous(), torch.tensor(digits.target, dtype=torch.long))
 
 
@@ -61,6 +62,6 @@ class SyntheticDataModule(GANDataModule):
     def build_dataset(self) -> TensorDataset:
         gen = torch.Generator().manual_seed(self.seed)
         shape = (self.num_samples, self.channels, self.image_size, self.image_size)
-        images = torch.rand(shape, generator=gen) * 2 - 1
+        images = from_unit(torch.rand(shape, generator=gen))
         labels = torch.randint(0, max(self.num_classes, 1), (self.num_samples,), generator=gen)
         return TensorDataset(images, labels)
