@@ -24,7 +24,7 @@ FEATURES = "features"  # the input of D's last layer: its penultimate features, 
 
 
 def _leaf_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Layers without sublayers; a parametrized layer (spectral norm) is one layer, not its parametrization."""
+    """Layers without sublayers; a spectral-normed layer is one layer, not its parametrization."""
     return [
         (n, m)
         for n, m in module.named_modules()
