@@ -6,8 +6,8 @@ Data"; github.com/google/lecam-gan, biggan_cifar/losses.py and third_party/utils
 D's loss gains weight * (E[relu(D(real) - anchor_fake)^2] + E[relu(anchor_real - D(fake))^2]), where the
 anchors are exponential moving averages of D's mean output on the real and the fake batch. As the
 reference: every D step first folds this batch's means into the anchors (decay 0, i.e. the anchors are the
-last batch's means, while iteration < start_iteration), then the term applies from iteration >
-start_iteration on; weight 0.3 and decay 0.9 are its BigGAN CIFAR settings. D's outputs are the logits D's
+last batch's means, while iteration < start_iteration, and for the first batch), then the term applies from
+iteration > start_iteration on; weight 0.3 and decay 0.9 are its BigGAN CIFAR settings. D's outputs are the logits D's
 loss computed (`seen`), so the term costs no extra forward. The anchors are buffers (checkpointed) and the
 batch means are averaged over DDP ranks before they enter them, so every rank holds the same anchors.
 """
@@ -31,12 +31,15 @@ class LeCam(Trick):
         self.iteration = 0
         self.register_buffer("anchors", torch.zeros(2))  # EMA of mean D(real), mean D(fake)
         self.register_buffer("last", torch.zeros(()))  # the last penalty, for the logs
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()
     def update_anchors(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> None:
         means = all_reduce_mean(torch.stack([real_logits.mean(), fake_logits.mean()]).float())
         decay = 0.0 if self.iteration < self.start_iteration else self.decay
-        self.anchors.mul_(decay).add_((1 - decay) * means)
+        decay = torch.where(self.updates == 0, 0.0, decay)  # the first batch sets them (no bias to 0)
+        self.anchors.copy_(decay * self.anchors + (1 - decay) * means)
+        self.updates += 1
 
     def d_penalty(self, seen):
         real, fake = seen.logits("real"), seen.logits("fake")
