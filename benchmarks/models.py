@@ -7,10 +7,10 @@ prints a Markdown table.
 
 Each row trains through train.py's code path (GANModule + Lightning Trainer, the model's own loss: hinge for
 resnet as SNGAN, rpgan + R1 + R2 for r3gan as the paper, non-saturating for DCGAN) on synthetic data; the
-start-up is cancelled by differencing a short and a long run. "reference" widths are the cited
-configurations (resnet: SNGAN / mimicry; r3gan: the paper's presets), "cpu" rows a narrower network a CPU
-can train (their widths in the row's name). The timings are measurements on whatever machine runs it: state
-the machine and its load with them.
+start-up is cancelled by differencing a short and a long run. Rows `resnet` and `r3gan` have the cited
+widths (SNGAN / mimicry; the paper's presets), `dcgan` ngf = ndf = 64; the `-cpu` rows are narrower networks a
+CPU can train (resnet ngf = ndf = 128, r3gan width 96). The timings are measurements on whatever machine runs
+it: state the machine and its load with them.
 """
 
 import argparse
@@ -36,26 +36,16 @@ from tests.conftest import make_cfg  # noqa: E402
 
 R3GAN_LOSS = ["loss=rpgan", "trick=[r1,r2]", "trick.r1.gamma=0.05", "trick.r2.gamma=0.05"]
 MODELS = {  # row name: overrides
-    "dcgan (ngf = ndf = 64)": ["model=dcgan"],
-    "resnet, reference": ["model=resnet", "loss=hinge"],
-    "resnet, cpu (ngf = ndf = 128)": [
-        "model=resnet",
-        "loss=hinge",
-        "model.generator.ngf=128",
-        "model.discriminator.ndf=128",
-    ],  # fmt: skip
-    "r3gan, reference": ["model=r3gan", *R3GAN_LOSS],
-    "r3gan, cpu (width 96)": [
-        "model=r3gan",
-        *R3GAN_LOSS,
-        "model.generator.width=96",
-        "model.discriminator.width=96",
-    ],  # fmt: skip
+    "dcgan": ["model=dcgan"],
+    "resnet": ["model=resnet", "loss=hinge"],
+    "resnet-cpu": ["model=resnet", "loss=hinge", "model.generator.ngf=128", "model.discriminator.ndf=128"],
+    "r3gan": ["model=r3gan", *R3GAN_LOSS],
+    "r3gan-cpu": ["model=r3gan", *R3GAN_LOSS, "model.generator.width=96", "model.discriminator.width=96"],
 }
 TINY = {
-    "dcgan (ngf = ndf = 64)": ["model.generator.ngf=8", "model.discriminator.ndf=8"],
-    "resnet, reference": ["model.generator.ngf=16", "model.discriminator.ndf=16"],
-    "r3gan, reference": ["model.generator.width=16", "model.discriminator.width=16"],
+    "dcgan": ["model.generator.ngf=8", "model.discriminator.ndf=8"],
+    "resnet": ["model.generator.ngf=16", "model.discriminator.ndf=16"],
+    "r3gan": ["model.generator.width=16", "model.discriminator.width=16"],
 }
 
 
@@ -124,10 +114,10 @@ def main() -> None:
         baseline = None
         for name in rows:
             overrides = MODELS[name] + (TINY.get(name, []) if args.tiny else [])
-            n = (1, 2) if args.tiny else ((2, 6) if "reference" not in name or size == 32 else (1, 3))
+            n = (1, 2) if args.tiny else ((1, 3) if name in ("resnet", "r3gan") and size > 32 else (2, 6))
             runs = [per_iteration(overrides, size, batch, n) for _ in range(args.repeats)]
             median = statistics.median(runs)
-            baseline = median if name.startswith("dcgan") else baseline
+            baseline = median if name == "dcgan" else baseline
             g, d = parameters(overrides, size)
             ratio = f"{median / baseline:.1f}x" if baseline else "-"
             spread = f" ({min(runs):.2f}-{max(runs):.2f})" if len(runs) > 1 else ""
