@@ -1,48 +1,21 @@
 """ADA's p and LeCam's anchors are equal on every DDP rank: the reduction by hand on two gloo processes,
-then a real two-process DDP run through train.py. ~5 s + ~30 s (the DDP run starts three Python
-processes; over 10 s for that reason, like tests/test_ddp.py)."""
+then a real two-process DDP run through train.py. ~10 s + ~30 s on 2 shared cores (over 10 s: they start
+two and three Python processes; the DDP run like tests/test_ddp.py)."""
 
 import subprocess
 import sys
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from gan.step import FeatureTaps, Seen
-from gan.tricks.ada import ADA
-from gan.tricks.lecam import LeCam
 from tests.conftest import ROOT
-
-# per rank: D's real and fake logits on its own batch
-LOGITS = {
-    0: ([1.0, 1.0, 1.0, 1.0], [-1.0, -1.0, -1.0, -1.0]),
-    1: ([-1.0, -1.0, -1.0, 5.0], [1.0, 1.0, 1.0, 1.0]),
-}
-
-
-class Logits(torch.nn.Module):
-    def forward(self, x, cond=None):
-        return x.flatten(1)[:, 0]
-
-
-def _one_rank(rank: int, init_file: str, out: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
-    real, fake = (torch.tensor(v).view(-1, 1, 1, 1) for v in LOGITS[rank])
-    d = Logits()
-    seen = Seen(real, fake, None, d, FeatureTaps(d, []))
-    ada, lecam = ADA(interval=1, initial_p=0.5), LeCam(start_iteration=10)
-    for trick in (ada, lecam):
-        trick.begin_iteration(0)
-        trick.d_penalty(seen)
-    ada.after_step("d", torch.zeros(()), None)
-    torch.save({"p": ada.p, "rt": ada.rt, "anchors": lecam.anchors}, f"{out}/rank{rank}.pt")
-    dist.destroy_process_group()
+from tests.gloo_ranks import one_rank
 
 
 def test_reduction_across_two_gloo_ranks_by_hand(tmp_path):
-    mp.spawn(_one_rank, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    # tests/gloo_ranks.py: real logits rank 0 [1, 1, 1, 1], rank 1 [-1, -1, -1, 5]; fakes [-1] * 4, [1] * 4
+    mp.spawn(one_rank, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     # signs: rank 0 +4 of 4, rank 1 -2 of 4 -> r_t = 2 / 8 = 0.25 < 0.6 on both (rank 0 alone: 1.0, up)
     for state in ranks:

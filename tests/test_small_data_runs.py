@@ -1,6 +1,7 @@
 """Training runs of the small-data parts: model=resnet and model=r3gan at 32-256 px, trick=[ada,lecam] with
 every loss, and R3GAN's recipe with ADA, LeCam and EMA killed with SIGKILL and resumed bit for bit.
-~45 s in all, most of it the three train.py processes of the resume test."""
+~15 s, plus 50-65 s for the resume test (over 10 s: a kill needs real train.py processes, three of them,
+as tests/test_resume.py)."""
 
 import functools
 import signal
