@@ -5,11 +5,12 @@ Data"; github.com/google/lecam-gan, biggan_cifar/losses.py and third_party/utils
 
 D's loss gains weight * (E[relu(D(real) - anchor_fake)^2] + E[relu(anchor_real - D(fake))^2]), where the
 anchors are exponential moving averages of D's mean output on the real and the fake batch. As the
-reference: every D step first folds this batch's means into the anchors (decay 0, i.e. the anchors are the
-last batch's means, while iteration < start_iteration, and for the first batch), then the term applies from
-iteration > start_iteration on; weight 0.3 and decay 0.9 are its BigGAN CIFAR settings. D's outputs are the logits D's
-loss computed (`seen`), so the term costs no extra forward. The anchors are buffers (checkpointed) and the
-batch means are averaged over DDP ranks before they enter them, so every rank holds the same anchors.
+reference, every D step first folds this batch's means into the anchors (decay 0, i.e. the anchors are the
+last batch's means, while iteration < start_iteration; and for the very first batch), then the term
+applies from iteration > start_iteration on; weight 0.3 and decay 0.9 are its BigGAN CIFAR settings. D's
+outputs are the logits D's loss computed (`seen`), so the term costs no extra forward. The anchors are
+buffers (checkpointed) and the batch means are averaged over DDP ranks before they enter them, so every
+rank holds the same anchors.
 """
 
 import torch
