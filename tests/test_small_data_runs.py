@@ -11,7 +11,7 @@ import torch
 
 from gan.build import build_module
 from tests.conftest import CONF, fit, smoke
-from tests.test_resume import RUN, assert_same_state, load, run_with
+from tests.test_resume import assert_same_state, load, run_with
 
 TINY = {
     "resnet": ["model.generator.ngf=32", "model.discriminator.ndf=32", "loss=hinge"],
@@ -56,10 +56,27 @@ def test_ada_and_lecam_train_with_every_loss(loss, tmp_path):
     assert lecam.last.item() >= 0 and torch.isfinite(lecam.last)  # the term ran at iteration 1
 
 
+# 4 batches per epoch, 3 epochs = 12 iterations, a checkpoint every iteration (as tests/test_resume.py,
+# without its FID and logging checks: here the point is the tricks' state)
+BASE = [
+    "data=synthetic",
+    "data.num_samples=64",
+    "data.batch_size=16",
+    "data.image_size=32",
+    "data.channels=1",
+    "optim=adam_decay",
+    "trainer.max_epochs=3",
+    "trainer.accelerator=cpu",
+    "trainer.log_every_n_steps=1",
+    "logger=csv",
+    "callbacks.model_checkpoint.every_n_iterations=1",
+    "callbacks.fid=null",
+    "callbacks.progress_bar=null",
+    "seed=3",
+]
 # R3GAN's objective with ADA (p starting at 0.5 so the augmentation is busy, updated every 2 iterations),
 # LeCam (its term from iteration 3) and EMA, the networks at a tiny width; killed at iteration 6 of 12.
 RECIPE = [
-    "data.image_size=32",
     "model=r3gan",
     "model.generator.width=8",
     "model.discriminator.width=8",
@@ -74,8 +91,7 @@ RECIPE = [
 
 
 def test_sigkill_and_resume_is_bit_identical_with_r3gan_ada_lecam(tmp_path):
-    base = [o for o in RUN if not o.startswith(("trick", "model."))]
-    run = functools.partial(run_with, base=base)
+    run = functools.partial(run_with, base=BASE)
     run(tmp_path / "full", *RECIPE)
     killed = run(tmp_path / "killed", *RECIPE, "+callbacks.kill._target_=tests.helpers.KillAt",
                  "+callbacks.kill.iteration=6", check=False)  # fmt: skip
