@@ -24,7 +24,14 @@ FEATURES = "features"  # the input of D's last layer: its penultimate features, 
 
 
 def _leaf_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(n, m) for n, m in module.named_modules() if n and not list(m.children())]
+    """Layers without sublayers; a spectral-normed layer is one layer, not its parametrization."""
+    return [
+        (n, m)
+        for n, m in module.named_modules()
+        if n
+        and "parametrizations" not in n.split(".")
+        and not [c for name, c in m.named_children() if name != "parametrizations"]
+    ]
 
 
 def resolve_layer(discriminator: nn.Module, layer: str) -> None:
