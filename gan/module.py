@@ -92,6 +92,7 @@ class GANModule(L.LightningModule):
         self.tricks = nn.ModuleDict(tricks or {})
         for name, trick in self.tricks.items():
             trick._name = name
+            trick.attach(loss)
             trick.setup(generator, discriminator)
         layers = [layer for part in (loss, *self.tricks.values()) for layer in part.feature_layers]
         self.taps = FeatureTaps(discriminator, layers)  # a layer D lacks fails here, at start-up
@@ -141,6 +142,10 @@ class GANModule(L.LightningModule):
         if self.compile_nets:
             self.generator.compile()
             self.discriminator.compile()
+
+    def on_train_epoch_start(self) -> None:
+        for trick in self.tricks.values():
+            trick.begin_epoch(self.current_epoch)
 
     def on_train_start(self) -> None:
         self.logged_at = self.iteration  # a resumed run has nothing new to log at the restored iteration

@@ -140,9 +140,15 @@ def d_objective(loss: GANLoss, tricks: list, seen: Seen, penalties: bool) -> tor
 
 
 def g_objective(loss: GANLoss, tricks: list, seen: Seen) -> torch.Tensor:
-    """G's adversarial loss (unless a trick replaces it) plus every G-side term."""
+    """G's adversarial loss (unless a trick replaces it), on the fakes the tricks select, plus every G-side
+    term."""
     terms = [t.g_penalty(seen) for t in tricks]
     if not any(t.replaces_g_loss for t in tricks):
         real_logits = seen.logits("real") if loss.g_uses_real else None
-        terms.append(loss.g_loss(seen.logits("fake"), seen.targets, real_logits))
+        fake_logits, targets = seen.logits("fake"), seen.targets
+        for trick in tricks:
+            index = trick.g_samples(fake_logits)
+            if index is not None:
+                fake_logits, targets = fake_logits[index], targets.select(index)
+        terms.append(loss.g_loss(fake_logits, targets, real_logits))
     return sum(t for t in terms if t is not None)
