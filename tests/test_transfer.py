@@ -38,7 +38,7 @@ def test_matching_tensors_are_copied_and_others_named(source, tmp_path, caplog):
         "tricks.ema.average.net.0.weight",
     }
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(said) == 1 and "generator.net.0.weight [100, 64, 4, 4] vs [103, 64, 4, 4]" in said[0]
+    assert len(said) == 1 and "generator.net.0.weight [100, 16, 4, 4] vs [150, 16, 4, 4]" in said[0]
 
 
 def test_another_image_size_is_refused_with_the_reason(source, tmp_path):
