@@ -27,43 +27,12 @@ from gan.guard import DivergenceError, DivergenceGuard
 from gan.loggers import log_metrics
 from gan.losses import GANLoss
 from gan.priors import sample_latent
+from gan.resume import apply_optimizer_settings
 from gan.step import FeatureTaps, Seen, d_objective, g_objective
 from gan.tricks import Trick
 
 __all__ = ["GANModule", "DivergenceError"]
 log = logging.getLogger(__name__)
-
-
-#: optimizer settings a resumed run takes from its config, not from the checkpoint's optimizer state
-HYPERPARAMETERS = ("lr", "betas", "weight_decay", "momentum", "eps")
-
-
-def apply_optimizer_settings(optimizers, schedulers, optim_cfg: dict, iteration: int) -> list[str]:
-    """After a resume, Lightning restores each optimizer's settings from the checkpoint; a value the config
-    changes (fine-tuning at a new learning rate) is applied instead, and said in one line. Under an lr
-    schedule the new value is the schedule's base, and the schedule's current factor is kept."""
-    changes = []
-    for name, opt, scheduler in zip(("generator", "discriminator"), optimizers, schedulers, strict=True):
-        for key in HYPERPARAMETERS:
-            wanted = optim_cfg[name].get(key)
-            for group in opt.param_groups:
-                base = "initial_lr" if key == "lr" and "initial_lr" in group else key
-                if wanted is None or base not in group:
-                    continue
-                old = group[base]
-                new = tuple(wanted) if isinstance(old, tuple) else wanted
-                if old == new:
-                    continue
-                if base == "initial_lr":
-                    group["lr"] *= new / old
-                group[base] = new
-                changes.append(f"optim.{name}.{key} {old} -> {new}")
-        if scheduler is not None and hasattr(scheduler, "base_lrs"):
-            scheduler.base_lrs = [group.get("initial_lr", group["lr"]) for group in opt.param_groups]
-    if changes:
-        applied = ", ".join(changes)
-        log.info("Resumed with changed settings, applied from iteration %d: %s", iteration, applied)
-    return changes
 
 
 class GANModule(L.LightningModule):

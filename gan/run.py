@@ -8,19 +8,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gan.build import (
-    build_datamodule,
-    build_module,
-    build_trainer,
-    check_resume,
-    git_commit,
-    resolve_ckpt_path,
-)
+from gan.build import build_datamodule, build_module, build_trainer, git_commit, resolve_ckpt_path
 from gan.callbacks.fid import FID
 from gan.callbacks.interrupt import SaveOnSignal, StoppedBySignal
 from gan.errors import ConfigError
 from gan.guard import DivergenceError
 from gan.loggers import finish_wandb
+from gan.resume import check_resume
 from gan.rundir import hold
 from gan.summary import Summary
 from gan.transfer import transfer
