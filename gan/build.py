@@ -74,7 +74,7 @@ def module_from_config(config: dict, classes: list[int]) -> GANModule:
         tricks=tricks,
         image_shape=tuple(config["image_shape"]),
         classes=classes,
-        num_samples=config.get("num_samples", 64),
+        grid_images=config.get("grid_images", 64),
         sample_seed=config.get("seed") or 0,
         nan_policy=config.get("nan_policy", "stop"),
         max_loss=config.get("max_loss", 1e6),
@@ -142,6 +142,9 @@ RESUME_RULES = (
     ("max_loss", "apply"),
     ("trainer.precision", "apply"),
     ("data.root", "apply"),  # the same images moved
+    # the data's own values (null in today's yamls): what G and D were built with is compared (RESUME_KEYS)
+    ("data.channels", "ignore"),
+    ("data.num_classes", "ignore"),
     ("data.num_workers", "ignore"),
     ("data.pin_memory", "ignore"),
     ("data.on_device", "ignore"),
@@ -157,7 +160,7 @@ RESUME_RULES = (
     ("optimized_metric", "ignore"),
     ("task_name", "ignore"),
     ("choices.*", "ignore"),  # the option names; their values are compared key by key above
-    ("*", "refuse"),  # model, data, tricks, optimizer kinds, schedule, seed, num_samples, new keys
+    ("*", "refuse"),  # model, data, tricks, optimizer kinds, schedule, seed, grid_images, new keys
 )
 
 

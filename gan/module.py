@@ -77,7 +77,7 @@ class GANModule(L.LightningModule):
         tricks: dict[str, Trick] | None = None,
         image_shape: tuple[int, int, int] = (3, 64, 64),
         classes: list[int] | None = None,
-        num_samples: int = 64,
+        grid_images: int = 64,
         sample_seed: int = 0,
         nan_policy: str = "stop",
         max_loss: float = 1e6,
@@ -105,7 +105,7 @@ class GANModule(L.LightningModule):
         self.channels_last, self.compile_nets = channels_last, compile
         self.iteration = self.d_steps = self.g_steps = 0
         self.logged_at = 0  # iteration of the last training row
-        self._register_fixed_batch(num_samples, sample_seed, image_shape, classes or [])
+        self._register_fixed_batch(grid_images, sample_seed, image_shape, classes or [])
 
     # ---- components ---------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from tests.conftest import CONF, ROOT, make_cfg
 
@@ -30,11 +30,14 @@ def presets() -> list[str]:
     return [*found, "hparams_search=optuna"]
 
 
-def resolved(preset: str) -> dict:
+def compose(preset: str) -> DictConfig:
+    return make_cfg(preset, output_dir=OUTPUT)
+
+
+def resolved(cfg: DictConfig) -> dict:
     """The job config `python train.py <preset> --cfg job --resolve` prints, with machine paths replaced."""
-    cfg = OmegaConf.to_container(make_cfg(preset, output_dir=OUTPUT), resolve=True)
-    text = json.dumps(cfg, sort_keys=True).replace(str(ROOT), "<root>")
-    return json.loads(text)
+    text = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True)
+    return json.loads(text.replace(str(ROOT), "<root>"))
 
 
 def flatten(node, prefix: str = "") -> dict:
@@ -51,10 +54,10 @@ def snapshot() -> dict[str, dict]:
     """The defaults' flattened config under "", every other preset as its difference from it."""
     for key in ENV:
         os.environ.pop(key, None)
-    base = flatten(resolved(""))
+    base = flatten(resolved(compose("")))
     out = {"": base}
     for preset in presets()[1:]:
-        flat = flatten(resolved(preset))
+        flat = flatten(resolved(compose(preset)))
         changed = {key: value for key, value in flat.items() if base.get(key, MISSING) != value}
         out[preset] = {"set": changed, "unset": sorted(base.keys() - flat.keys())}
     return out

@@ -7,13 +7,33 @@ import json
 import pytest
 from hydra.utils import get_object, instantiate
 
-from tests.conftest import make_cfg
-from tests.make_presets import ENV, OUTPUT, SNAPSHOT, expand, flatten, resolved
+from gan.renamed import upgrade
+from tests.make_presets import ENV, SNAPSHOT, compose, expand, flatten, resolved
 
 SNAP = json.loads(SNAPSHOT.read_text())
 
 #: keys renamed on purpose, old key -> (new key, old value -> new value, why)
-RENAMED: dict[str, tuple[str, object, str]] = {}
+MODULES = {"DigitsDataModule": "digits", "SyntheticDataModule": "synthetic"}
+RENAMED: dict[str, tuple[str, object, str]] = {
+    "num_samples": ("grid_images", None, "the sample grids' size, not a dataset's or FID's"),
+    "data.num_samples": ("data.dataset_size", None, "the synthetic dataset's size"),
+    "callbacks.fid.num_samples": ("callbacks.fid.num_images", None, "images FID compares per side"),
+    "data.normalize": (
+        "data.pixel_range",
+        lambda on: [-1, 1] if on else [0, 1],
+        "normalize=false meant images in [0, 1]",
+    ),
+    "trick.instance_noise.anneal_steps": (
+        "trick.instance_noise.anneal_iterations",
+        None,
+        "counted in iterations, not optimizer steps",
+    ),
+    "data._target_": (
+        "data._target_",
+        lambda t: t.replace("gan.data.tensor.", f"gan.data.{MODULES.get(t.split('.')[-1], 'tensor')}."),
+        "gan/data/tensor.py split into digits.py and synthetic.py",
+    ),
+}
 #: data values no yaml types: removed, or null in the base ("the dataset's own"); the built datamodule must
 #: still have the old value
 FROM_DATAMODULE = ("data.num_classes", "data.channels")
@@ -44,14 +64,34 @@ def constructor_default(new: dict, key: str):
 def test_preset_resolves_as_before(preset, monkeypatch):
     for key in ENV:
         monkeypatch.delenv(key, raising=False)
-    old, new = renamed(expand(SNAP, preset)), flatten(resolved(preset))
-    for key in FROM_DATAMODULE:
-        if key in old and new.get(key) is None:
-            datamodule = instantiate(make_cfg(preset, output_dir=OUTPUT).data)
-            assert getattr(datamodule, key.split(".")[-1]) == old[key], key
-            old.pop(key), new.pop(key, None)
+    cfg = compose(preset)
+    old, new = renamed(expand(SNAP, preset)), flatten(resolved(cfg))
+    derived = [key for key in FROM_DATAMODULE if key in old and new.get(key) is None]
+    if derived:
+        datamodule = instantiate(cfg.data)
+        for key in derived:
+            assert getattr(datamodule, key.split(".")[-1]) == old.pop(key), key
+            new.pop(key, None)
     for key in new.keys() - old.keys():  # a key a base config adds: the value the constructor used anyway
         assert new[key] == constructor_default(new, key), f"{preset}: {key}={new[key]} is new"
         old[key] = new[key]
     differ = {k: (old.get(k, "<unset>"), new.get(k, "<unset>")) for k in old.keys() | new.keys()}
     assert {k: v for k, v in differ.items() if v[0] != v[1]} == {}
+
+
+def unflatten(flat: dict) -> dict:
+    out = {}
+    for key, value in flat.items():
+        *parents, last = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
+
+
+def test_an_older_checkpoints_config_reads_in_todays_names():
+    """gan.checkpoint.load_checkpoint upgrades the config a checkpoint of dccd0d6 holds (the snapshot's)."""
+    for preset in SNAP:
+        old = expand(SNAP, preset)
+        assert flatten(upgrade(unflatten(old))) == renamed(old), preset
