@@ -55,7 +55,9 @@ def quiet_lightning() -> None:
     # torch 2.14 deprecates LeafSpec, which Lightning 2.6's internals still build on every fit
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
     # torchmetrics' note that KID and IS keep their features in memory: 5k samples of small features
-    warnings.filterwarnings("ignore", message=r"Metric `(Kernel Inception Distance|InceptionScore)` will save")
+    warnings.filterwarnings(
+        "ignore", message=r"Metric `(Kernel Inception Distance|InceptionScore)` will save"
+    )
     # Lightning cannot see that our sampler resumes mid-epoch exactly (gan/data/sampler.py, tested)
     warnings.filterwarnings(
         "ignore", message=r"You're resuming from a checkpoint that ended before the epoch"

@@ -64,9 +64,9 @@ def test_best_checkpoint_holds_the_lowest_fid_and_every_tool_reads_it(fid_run, t
 
 
 def defaults() -> dict:
-    from gan.generate import DEFAULTS
+    from gan.generate import parse
 
-    return dict(DEFAULTS)
+    return parse([])
 
 
 def test_load_from_checkpoint_needs_no_argument_and_draws_what_generate_draws(fid_run):

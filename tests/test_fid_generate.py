@@ -144,7 +144,7 @@ def test_generate_cli_rejects_bad_paths(tmp_path):
         timeout=120,
     )
     assert (
-        run.returncode == 1
+        run.returncode == 2
         and run.stderr.strip() == f"error: ckpt_path={tmp_path / 'missing.ckpt'}: no such checkpoint file"
     )
     bad = tmp_path / "bad.ckpt"
