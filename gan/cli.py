@@ -14,6 +14,7 @@ with its default and the comment line above it in that file.
 import difflib
 import inspect
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan.errors import ConfigError
+from gan.renamed import RENAMED
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 QUOTE = "quote a value that holds = , [ ] { } or ( ): key='...'"
@@ -59,12 +61,23 @@ def yaml_error(err: BaseException) -> str | None:
     return f"YAML syntax error in {where}: {problem}"
 
 
+def renamed_key(err: BaseException) -> str | None:
+    """An override of a key that was renamed: its new name."""
+    found = re.match(r"Could not override '([^']+)'", str(err))
+    if found is None or found.group(1) not in RENAMED:
+        return None
+    old, new = found.group(1), RENAMED[found.group(1)]
+    return f"{old} is now called {new}: pass {new}=... instead"
+
+
 def one_line(err: BaseException) -> str | None:
     """Our one-line wording of a config problem; None for anything else."""
     if isinstance(err, ConfigError):
         return str(err)
     if isinstance(err, MissingConfigException):
         return missing_option(err)
+    if renamed_key(err):
+        return renamed_key(err)
     found = yaml_error(err)
     if found:
         return found

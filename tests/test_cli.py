@@ -6,12 +6,13 @@ import subprocess
 import sys
 
 import pytest
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from gan import export, generate, sweep_report
-from gan.cli import CONF, arguments, option_help
+from gan.cli import CONF, arguments, one_line, option_help
 from gan.studio import server
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_cfg
 
 MAINS = {
     "generate": generate.main,
@@ -106,3 +107,10 @@ def test_sweep_report_takes_the_directory_alone_or_as_sweep_dir(tmp_path, capsys
     alone = capsys.readouterr().out
     sweep_report.main([f"sweep_dir={tmp_path}"])
     assert alone == capsys.readouterr().out and "| 0 |" in alone and (tmp_path / "report.md").is_file()
+
+
+@pytest.mark.parametrize("old, new", [("num_samples", "grid_images"), ("data.normalize", "data.pixel_range")])
+def test_a_renamed_training_key_names_its_new_name(old, new, tmp_path):
+    with pytest.raises(ConfigCompositionException) as caught:
+        make_cfg(f"{old}=false", output_dir=tmp_path)
+    assert one_line(caught.value) == f"{old} is now called {new}: pass {new}=... instead"
