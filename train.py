@@ -19,8 +19,8 @@ load_dotenv()  # before composition: DATA_DIR, WANDB_* and FID_WEIGHTS come from
 def main(cfg: DictConfig) -> float | None:
     from gan.errors import ConfigError
     from gan.guard import DivergenceError
-    from gan.rundir import discard_if_empty
     from gan.run import output_dir, sweeping, train
+    from gan.rundir import discard_if_empty
 
     try:
         return train(cfg)

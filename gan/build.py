@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan.callbacks.budget import IterationBudget
 from gan.callbacks.io import SafeCheckpointIO
+from gan.checkpoint import load_checkpoint
 from gan.data.base import GANDataModule
 from gan.errors import ConfigError, instantiate
 from gan.module import GANModule
@@ -53,38 +54,7 @@ def build_module(cfg: DictConfig, datamodule: GANDataModule | None = None) -> GA
     config["image_shape"] = [datamodule.channels, datamodule.image_size, datamodule.image_size]
     if HydraConfig.initialized():  # which config-group options made this run (the studio names the model)
         config["choices"] = {k: v for k, v in HydraConfig.get().runtime.choices.items() if "hydra" not in k}
-    return module_from_config(config, datamodule.classes)
-
-
-def module_from_config(config: dict, classes: list[int]) -> GANModule:
-    """The GANModule a resolved config describes (the one saved in every checkpoint)."""
-    cfg = OmegaConf.create(config)
-    loss = instantiate(cfg.loss)
-    tricks = {name: instantiate(node) for name, node in (cfg.get("trick") or {}).items() if node is not None}
-    nets = {net: instantiate(cfg.model[net]) for net in ("generator", "discriminator")}
-    loss.check(nets["discriminator"])
-    perf = config.get("perf", {})
-    module = GANModule(
-        generator=nets["generator"],
-        discriminator=nets["discriminator"],
-        loss=loss,
-        optim=config["optim"],
-        latent_dim=cfg.model.latent_dim,
-        prior=cfg.model.prior,
-        tricks=tricks,
-        image_shape=tuple(config["image_shape"]),
-        classes=classes,
-        grid_images=config.get("grid_images", 64),
-        sample_seed=config.get("seed") or 0,
-        nan_policy=config.get("nan_policy", "stop"),
-        max_loss=config.get("max_loss", 1e6),
-        channels_last=perf.get("channels_last", False),
-        compile=perf.get("compile", False),
-        config=config,
-    )
-    for trick in module.tricks.values():  # named by the module: the messages say trick=<name>
-        trick.check(loss, dict(module.tricks))
-    return module
+    return GANModule.from_config(config, datamodule.classes)
 
 
 def build_datamodule(cfg: DictConfig) -> GANDataModule:
@@ -189,8 +159,6 @@ def check_resume(ckpt_path: str, config: dict, batch_size: int) -> int:
     """Before Lightning loads it: the file is a gan checkpoint of this model, data and batch size, and every
     other changed setting is either applied (said in one line) or refused naming the key. Returns the
     checkpoint's iteration."""
-    from gan.checkpoint import load_checkpoint
-
     ckpt = load_checkpoint(ckpt_path)
     saved = ckpt["config"]
     differ = [key for key, read in RESUME_KEYS.items() if read(saved) != read(config)]

@@ -22,6 +22,7 @@ from gan.cli import run_tool
 from gan.conditioning import condition_of
 from gan.errors import ConfigError
 from gan.generate import writable_dir
+from gan.pixels import to_unit
 
 FORMATS = {"onnx": "generator.onnx", "torchscript": "generator.pt"}
 CONDITION_INPUT = {"none": [], "label": ["label"], "image": ["condition"]}
@@ -35,7 +36,7 @@ class ImageGenerator(nn.Module):
         self.generator = generator
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        return (self.generator(z, cond).clamp(-1, 1) + 1) / 2
+        return to_unit(self.generator(z, cond))
 
 
 def example_inputs(generator: nn.Module, ckpt: dict, batch: int = 2) -> tuple[torch.Tensor, ...]:

@@ -18,6 +18,7 @@ from gan.cli import arguments, run_tool
 from gan.conditioning import condition_of, draw_condition
 from gan.designs import between, png_bytes, read_latents, render_one
 from gan.errors import ConfigError
+from gan.pixels import to_unit
 from gan.priors import sample_latent
 
 MAX_GRID = 1024  # images in one grid at most; a larger request also writes every image on its own
@@ -139,7 +140,7 @@ def generate(args: dict) -> list[Path]:
     for start in range(0, len(z), args["chunk"]):
         part = slice(start, start + args["chunk"])
         c = None if cond is None else cond[part].to(device)
-        images = ((generator(z[part].to(device), c).float().cpu().clamp(-1, 1) + 1) / 2).clone()
+        images = to_unit(generator(z[part].to(device), c).cpu())
         if start < MAX_GRID:
             grid_images.append(images[: MAX_GRID - start])
         for i, image in enumerate(images if individual else []):

@@ -16,13 +16,14 @@ import math
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from torch import nn
 
-from gan.checkpoint import rng_state, set_rng_state
+from gan.cadence import due
+from gan.checkpoint import load_checkpoint, rebuild_config, rng_state, set_rng_state
 from gan.conditioning import condition_input, condition_of, draw_condition
-from gan.errors import ConfigError
-from gan.guard import NAN_POLICIES, DivergenceError, DivergenceGuard
+from gan.errors import instantiate
+from gan.guard import DivergenceError, DivergenceGuard
 from gan.loggers import log_metrics
 from gan.losses import GANLoss
 from gan.priors import sample_latent
@@ -91,6 +92,7 @@ class GANModule(L.LightningModule):
         self.tricks = nn.ModuleDict(tricks or {})
         for name, trick in self.tricks.items():
             trick._name = name
+            trick.attach(loss)
             trick.setup(generator, discriminator)
         layers = [layer for part in (loss, *self.tricks.values()) for layer in part.feature_layers]
         self.taps = FeatureTaps(discriminator, layers)  # a layer D lacks fails here, at start-up
@@ -98,10 +100,8 @@ class GANModule(L.LightningModule):
         self.config = (
             config  # the resolved run config; saved in checkpoints so `gan.generate` needs nothing else
         )
-        if nan_policy not in NAN_POLICIES:
-            raise ConfigError(f"nan_policy={nan_policy!r}: allowed values are {list(NAN_POLICIES)}")
         self.nan_policy = nan_policy
-        self.guard = DivergenceGuard(nan_policy, max_loss)
+        self.guard = DivergenceGuard(nan_policy, max_loss)  # checks the policy
         self.channels_last, self.compile_nets = channels_last, compile
         self.iteration = self.d_steps = self.g_steps = 0
         self.logged_at = 0  # iteration of the last training row
@@ -142,6 +142,10 @@ class GANModule(L.LightningModule):
         if self.compile_nets:
             self.generator.compile()
             self.discriminator.compile()
+
+    def on_train_epoch_start(self) -> None:
+        for trick in self.tricks.values():
+            trick.begin_epoch(self.current_epoch)
 
     def on_train_start(self) -> None:
         self.logged_at = self.iteration  # a resumed run has nothing new to log at the restored iteration
@@ -268,8 +272,7 @@ class GANModule(L.LightningModule):
     def is_log_point(self, iteration: int) -> bool:
         """Training rows go out every `trainer.log_every_n_steps` iterations, at the first and at each
         epoch's last (loss plots and short runs)."""
-        every = self.trainer.log_every_n_steps
-        return iteration % every == 0 or iteration == 1 or self.trainer.is_last_batch
+        return due(iteration, self.trainer.log_every_n_steps, first=1) or self.trainer.is_last_batch
 
     def on_train_end(self) -> None:
         self.guard.check()
@@ -312,15 +315,44 @@ class GANModule(L.LightningModule):
     # ---- checkpoint ---------------------------------------------------------------------------------
 
     @classmethod
+    def from_config(cls, config: dict, classes: list[int]) -> "GANModule":
+        """The module a resolved config describes (`gan.build.build_module` adds the data's values; every
+        checkpoint carries the result), its loss and tricks checked to fit together."""
+        cfg = OmegaConf.create(config)
+        loss = instantiate(cfg.loss)
+        tricks = {k: instantiate(node) for k, node in (cfg.get("trick") or {}).items() if node is not None}
+        nets = {net: instantiate(cfg.model[net]) for net in ("generator", "discriminator")}
+        loss.check(nets["discriminator"])
+        perf = config.get("perf", {})
+        module = cls(
+            generator=nets["generator"],
+            discriminator=nets["discriminator"],
+            loss=loss,
+            optim=config["optim"],
+            latent_dim=cfg.model.latent_dim,
+            prior=cfg.model.prior,
+            tricks=tricks,
+            image_shape=tuple(config["image_shape"]),
+            classes=classes,
+            grid_images=config.get("grid_images", 64),
+            sample_seed=config.get("seed") or 0,
+            nan_policy=config.get("nan_policy", "stop"),
+            max_loss=config.get("max_loss", 1e6),
+            channels_last=perf.get("channels_last", False),
+            compile=perf.get("compile", False),
+            config=config,
+        )
+        for trick in module.tricks.values():  # named by the module: the messages say trick=<name>
+            trick.check(loss, dict(module.tricks))
+        return module
+
+    @classmethod
     def load_from_checkpoint(cls, checkpoint_path, map_location=None, **kwargs) -> "GANModule":
         """The module of a gan checkpoint, rebuilt from the config inside it (no other argument), in eval
         mode: `module.generate(z, cond)` draws what `gan.generate` draws."""
-        from gan.build import module_from_config
-        from gan.checkpoint import load_checkpoint, rebuild_config
-
         ckpt = load_checkpoint(checkpoint_path)
         classes = ckpt["state_dict"]["fixed_labels"].unique().tolist()
-        module = module_from_config(rebuild_config(ckpt), classes)
+        module = cls.from_config(rebuild_config(ckpt), classes)
         module.load_state_dict(ckpt["state_dict"])
         module.on_load_checkpoint(ckpt)
         return module.to(map_location or "cpu").eval()

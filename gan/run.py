@@ -16,6 +16,7 @@ from gan.build import (
     git_commit,
     resolve_ckpt_path,
 )
+from gan.callbacks.fid import FID
 from gan.callbacks.interrupt import SaveOnSignal, StoppedBySignal
 from gan.errors import ConfigError
 from gan.guard import DivergenceError
@@ -58,6 +59,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings(
         "ignore", message=r"Metric `(Kernel Inception Distance|InceptionScore)` will save"
     )
+    # our rows go out every log_every_n_steps iterations across epochs (gan/loggers.py), however short
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than")
     # Lightning cannot see that our sampler resumes mid-epoch exactly (gan/data/sampler.py, tested)
     warnings.filterwarnings(
         "ignore", message=r"You're resuming from a checkpoint that ended before the epoch"
@@ -76,8 +79,6 @@ def optimising() -> bool:
 def check_metric(cfg: DictConfig, trainer, datamodule) -> None:
     """In a sweep, the metric the sweeper optimises must be logged: else every trial would train, then
     the sweeper fail at the end with no completed trial. The val/* metrics come from the fid callback."""
-    from gan.callbacks.fid import FID
-
     metric = cfg.get("optimized_metric")
     if not (metric and optimising() and str(metric).startswith("val/")):
         return

@@ -54,8 +54,6 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"data.channels={cfg.data.get('channels')!r}: allowed values are 1 or 3")
     if cfg.model.get("prior") not in PRIORS:
         raise ConfigError(f"model.prior={cfg.model.get('prior')!r}: allowed values are {list(PRIORS)}")
-    if cfg.get("nan_policy", "stop") not in ("stop", "skip", "off"):
-        raise ConfigError(f"nan_policy={cfg.get('nan_policy')!r}: allowed values are ['stop', 'skip', 'off']")
     num_workers = cfg.data.get("num_workers", 0)
     if not isinstance(num_workers, int) or num_workers < 0:
         raise ConfigError(f"data.num_workers={num_workers!r}: must be an integer >= 0")

@@ -155,9 +155,32 @@ def test_unwritable_grids_and_plots_warn_and_training_goes_on(finished, tmp_path
     assert json.loads((tmp_path / "summary.json").read_text())["iteration"] == 2  # the run went on
 
 
-def test_wandb_resumes_the_same_run_id(tmp_path):
+def test_wandb_charts_everything_against_the_iteration_and_resumes_the_same_run(tmp_path, monkeypatch):
+    import wandb.sdk.wandb_run as wandb_run
+
+    logged, defined = [], []
+    log, define = wandb_run.Run.log, wandb_run.Run.define_metric
+
+    def spy_log(self, data, step=None, **kwargs):
+        logged.append((dict(data), step))
+        return log(self, data, step=step, **kwargs)
+
+    def spy_define(self, name, **kwargs):
+        defined.append((name, kwargs.get("step_metric")))
+        return define(self, name, **kwargs)
+
+    monkeypatch.setattr(wandb_run.Run, "log", spy_log)
+    monkeypatch.setattr(wandb_run.Run, "define_metric", spy_define)
+    run = ["logger=wandb", "trainer.limit_train_batches=3", "callbacks.samples.every_n_iterations=2"]
     for extra in ([], ["ckpt_path=auto", "trainer.max_epochs=2"]):
-        train(smoke("logger=wandb", *extra, output_dir=tmp_path))
+        train(smoke(*run, *extra, output_dir=tmp_path))
+    assert ("*", "iteration") in defined
+    assert all(data["iteration"] == step for data, step in logged)
+    keys = {}
+    for data, step in logged:
+        keys.setdefault(step, set()).update(data)
+    assert sorted(keys) == [1, 2, 3, 4, 5, 6] and {"train/d_loss", "samples"} <= keys[1]
+    assert [step for data, step in logged if "samples" in data] == [1, 2, 3, 4, 6]  # on the same axis
     runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and len({r.name.rsplit("-", 1)[1] for r in runs}) == 1
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from gan.cadence import due
+
 
 class Checkpoint(ModelCheckpoint):
     def __init__(
@@ -33,7 +35,7 @@ class Checkpoint(ModelCheckpoint):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         self.write_best(trainer, module)
-        if self.every_n_iterations > 0 and module.iteration % self.every_n_iterations == 0:
+        if due(module.iteration, self.every_n_iterations):
             self.write_last(trainer, module)
 
     def on_train_end(self, trainer, module) -> None:

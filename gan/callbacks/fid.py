@@ -22,11 +22,12 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from gan.callbacks.samples import to_uint8
+from gan.cadence import due
 from gan.loggers import log_metrics
 from gan.metrics.classifier import ClassifierFeatures, domain_classifier
 from gan.metrics.features import NeedsData
 from gan.metrics.precision_recall import precision_recall
+from gan.pixels import to_uint8
 
 log = logging.getLogger(__name__)
 REAL_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
@@ -185,7 +186,7 @@ class FID(L.Callback):
     # ---- evaluation ----
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if self.enabled and module.iteration % self.every_n_iterations == 0:
+        if self.enabled and due(module.iteration, self.every_n_iterations):
             self.evaluate(trainer, module)
 
     def on_train_end(self, trainer, module) -> None:

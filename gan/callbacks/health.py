@@ -1,14 +1,16 @@
 """Training health: flags the failure modes the seeds describe, early, as logged warnings and W&B alerts.
 
-- D wins outright: over the last `window` training rows D scores real images near 1 and fakes near 0
-  (losses with probabilities: BCE, LSGAN; S0's conclusion). G's gradient then vanishes or saturates.
+- D wins outright: over the last `span` iterations D scores real images above 1 - `d_threshold` and fakes
+  below `d_threshold` on average (losses with probabilities: BCE; S0's conclusion), so G's gradient vanishes
+  or saturates. The default 0.005 is strict on purpose: a healthy DCGAN passes through D(G(z)) ~ 0.02 for
+  tens of iterations early on (measured on the digits, 2026-12-01); a beaten G sits orders of magnitude lower.
 - Mode collapse: the diversity of the fixed-batch samples (mean pairwise distance) falls far below its best.
-- Frozen losses: D and G losses stop moving at all.
+- Frozen losses: D and G losses stop moving at all over the last `span` iterations.
 
-The loss checks run at every training row (every `trainer.log_every_n_steps` iterations) once `window`
-rows exist, so D winning from the start is flagged by iteration ~75 with the defaults; diversity is measured
-at `first_check` and then every `every_n_iterations` (`health/diversity`). Each alarm is raised once, and
-again only after its condition has cleared.
+The loss checks run at every training row (every `trainer.log_every_n_steps` iterations) once the rows cover
+half the span, so D winning from the start is flagged by iteration 75 with the defaults; diversity is
+measured at `first_check` and then every `every_n_iterations` (`health/diversity`). Each alarm is raised
+once, and again only after its condition has cleared.
 """
 
 import logging
@@ -17,6 +19,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 
+from gan.cadence import due
 from gan.loggers import log_metrics
 
 log = logging.getLogger(__name__)
@@ -31,17 +34,30 @@ def slope(values: list[float]) -> float:
     return num / sum((i - mean_x) ** 2 for i in range(n))
 
 
-def d_wins(d_real: list[float], d_fake: list[float], window: int, threshold: float = 0.05) -> bool:
-    """D's mean score on reals above 1 - threshold and on fakes below threshold, over the last `window`."""
-    if len(d_real) < window or len(d_fake) < window:
-        return False
-    return sum(d_fake[-window:]) / window < threshold and sum(d_real[-window:]) / window > 1 - threshold
+Series = list[tuple[int, float]]  # (iteration, value)
 
 
-def losses_frozen(d_loss: list[float], g_loss: list[float], window: int, eps: float = 1e-6) -> bool:
-    if len(d_loss) < window or len(g_loss) < window:
+def recent(series: Series, span: int) -> list[float] | None:
+    """The values of the last `span` iterations; None until the series covers half a span."""
+    if not series or series[0][0] > series[-1][0] - span / 2:
+        return None
+    values = [v for i, v in series if i > series[-1][0] - span]
+    return values if len(values) >= 2 else None
+
+
+def d_wins(d_real: Series, d_fake: Series, span: int, threshold: float = 0.005) -> bool:
+    """D's mean score on reals above 1 - threshold and on fakes below threshold, over the last `span`."""
+    real, fake = recent(d_real, span), recent(d_fake, span)
+    if real is None or fake is None:
         return False
-    return all(max(v[-window:]) - min(v[-window:]) < eps for v in (d_loss, g_loss))
+    return sum(fake) / len(fake) < threshold and sum(real) / len(real) > 1 - threshold
+
+
+def losses_frozen(d_loss: Series, g_loss: Series, span: int, eps: float = 1e-6) -> bool:
+    d, g = recent(d_loss, span), recent(g_loss, span)
+    if d is None or g is None:
+        return False
+    return all(max(v) - min(v) < eps for v in (d, g))
 
 
 def diversity(images: torch.Tensor) -> float:
@@ -61,13 +77,13 @@ class Health(L.Callback):
         self,
         every_n_iterations: int = 250,
         first_check: int = 50,
-        window: int = 4,
-        d_fake_threshold: float = 0.05,
+        span: int = 100,
+        d_threshold: float = 0.005,
         collapse_ratio: float = 0.3,
     ):
-        self.every_n_iterations, self.first_check, self.window = every_n_iterations, first_check, window
-        self.d_fake_threshold, self.collapse_ratio = d_fake_threshold, collapse_ratio
-        self.series: dict[str, list[float]] = {key: [] for key in (*self.SERIES, "diversity")}
+        self.every_n_iterations, self.first_check, self.span = every_n_iterations, first_check, span
+        self.d_threshold, self.collapse_ratio = d_threshold, collapse_ratio
+        self.series: dict[str, list] = {key: [] for key in (*self.SERIES, "diversity")}
         self.alerts: list[str] = []
         self.active: list[str] = []  # alarms raised and not cleared since
 
@@ -80,26 +96,26 @@ class Health(L.Callback):
             return
         for key in self.SERIES:
             if f"train/{key}" in metrics:
-                self.series[key].append(metrics[f"train/{key}"])
+                self.series[key].append((iteration, metrics[f"train/{key}"]))
         s = self.series
         self.raise_if(
             "d_wins",
-            self.probabilistic and d_wins(s["d_real"], s["d_fake"], self.window, self.d_fake_threshold),
-            f"D wins outright: over the last {self.window} log points D(x) is {s['d_real'][-1]:.3f} on reals "
-            f"and D(G(z)) {s['d_fake'][-1]:.2g} on fakes, so G learns nothing. Try label_smoothing, "
-            "instance_noise, diffaugment, a lower D lr, or a recipe for small data.",
+            self.probabilistic and d_wins(s["d_real"], s["d_fake"], self.span, self.d_threshold),
+            f"D wins outright: over the last {self.span} iterations D(x) is about "
+            f"{s['d_real'][-1][1]:.3f} on reals and D(G(z)) {s['d_fake'][-1][1]:.2g} on fakes, so G learns "
+            "nothing. Try label_smoothing, instance_noise, diffaugment, a lower D lr, or a recipe for small "
+            "data.",
             iteration,
         )
         self.raise_if(
             "frozen",
-            losses_frozen(s["d_loss"], s["g_loss"], self.window),
+            losses_frozen(s["d_loss"], s["g_loss"], self.span),
             "D and G losses have stopped moving: learning rates may have decayed to 0 or a net died.",
             iteration,
         )
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        i = module.iteration
-        if i == self.first_check or (i > self.first_check and i % self.every_n_iterations == 0):
+        if due(module.iteration, self.every_n_iterations, first=self.first_check):
             self.check_diversity(trainer, module)
 
     def check_diversity(self, trainer, module) -> None:
@@ -134,5 +150,8 @@ class Health(L.Callback):
         return {"series": self.series, "alerts": self.alerts, "active": self.active}
 
     def load_state_dict(self, state: dict) -> None:
-        self.series, self.alerts = state["series"], state["alerts"]
+        self.series = {
+            k: [tuple(p) if isinstance(p, list) else p for p in v] for k, v in state["series"].items()
+        }
+        self.alerts = state["alerts"]
         self.active = state.get("active", [])

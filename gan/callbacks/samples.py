@@ -6,10 +6,10 @@ written when training ends. A resumed run first removes the grids a killed run d
 from pathlib import Path
 
 import lightning as L
-import torch
 from PIL import Image
 from torchvision.utils import make_grid, save_image
 
+from gan.cadence import due
 from gan.callbacks.io import non_essential
 from gan.loggers import log_image
 
@@ -30,7 +30,7 @@ class SampleGrid(L.Callback):
                     path.unlink(missing_ok=True)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if module.iteration % self.every_n_iterations == 0 or module.iteration == 1:
+        if due(module.iteration, self.every_n_iterations, first=1):
             self.write(trainer, module)
 
     def on_train_end(self, trainer, module) -> None:
@@ -59,8 +59,3 @@ def write_gif(frames: list[Path], path: Path, ms: int = 300) -> Path | None:
     images = [Image.open(f).convert("RGB") for f in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=ms, loop=0)
     return path
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] floats to [0, 255] uint8, the form image metrics and files want."""
-    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

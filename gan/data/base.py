@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from gan.data.device import DeviceBatches
 from gan.data.sampler import ResumableRandomSampler
 from gan.errors import ConfigError
+from gan.pixels import to_unit
 
 #: `data.pixel_range`: the value range of the images training sees
 PIXEL_RANGES = ([-1.0, 1.0], [0.0, 1.0])
@@ -44,8 +45,6 @@ class GANDataModule(L.LightningDataModule):
             self.pixel_range = None
         if self.pixel_range not in PIXEL_RANGES:
             raise ConfigError(f"data.pixel_range={pixel_range}: allowed values are [-1, 1] or [0, 1]")
-        if batch_size < 1:
-            raise ConfigError(f"data.batch_size={batch_size}: must be at least 1")
         self.image_size, self.channels = image_size, channels or self.native_channels
         self.num_classes = len(self.class_names)
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
@@ -142,7 +141,7 @@ class ZeroOne(Dataset):
 
     def __getitem__(self, i: int):
         image, label = self.dataset[i]
-        return (image + 1) / 2, label
+        return to_unit(image), label
 
 
 def dataset_labels(dataset: Dataset) -> torch.Tensor:

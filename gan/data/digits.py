@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from gan.data.base import GANDataModule
+from gan.pixels import from_unit
 
 
 class DigitsDataModule(GANDataModule):
@@ -23,5 +24,5 @@ class DigitsDataModule(GANDataModule):
         digits = load_digits()
         images = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0
         images = F.interpolate(images, size=self.image_size, mode="bilinear", align_corners=False)
-        images = (images.clamp(0, 1) * 2 - 1).repeat(1, self.channels, 1, 1)
+        images = from_unit(images.clamp(0, 1)).repeat(1, self.channels, 1, 1)
         return TensorDataset(images.contiguous(), torch.tensor(digits.target, dtype=torch.long))

@@ -11,29 +11,14 @@ a JPEG again.
 import logging
 from pathlib import Path
 
-import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from gan.data.base import GANDataModule
 from gan.data.images import list_images, load_or_build_cache, preprocess
+from gan.data.uint8 import UInt8Images
 from gan.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-class UInt8Images(Dataset):
-    """(image in [-1, 1], label) from an NxCxHxW uint8 array (possibly memory-mapped)."""
-
-    def __init__(self, images: np.ndarray, labels: list[int]):
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int):
-        image = torch.from_numpy(np.array(self.images[i], dtype=np.float32))
-        return image / 127.5 - 1.0, self.labels[i]
 
 
 class ImageFolderDataModule(GANDataModule):

@@ -18,6 +18,7 @@ from torch.utils.data import TensorDataset
 
 from gan.data.base import GANDataModule
 from gan.errors import ConfigError
+from gan.pixels import from_unit
 
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -117,7 +118,7 @@ class MNISTDataModule(GANDataModule):
         images_path, labels_path = self.locate()
         images = torch.from_numpy(read_idx(images_path).copy()).float()[:, None] / 255.0
         images = fit_to_size(images, self.image_size, self.resize)
-        images = (images * 2 - 1).repeat(1, self.channels, 1, 1)
+        images = from_unit(images).repeat(1, self.channels, 1, 1)
         labels = torch.from_numpy(read_idx(labels_path).astype(np.int64))
         return TensorDataset(images.contiguous(), labels)
 

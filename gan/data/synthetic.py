@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from gan.data.base import GANDataModule
+from gan.pixels import from_unit
 
 
 class SyntheticDataModule(GANDataModule):
@@ -28,6 +29,6 @@ class SyntheticDataModule(GANDataModule):
     def build_dataset(self) -> TensorDataset:
         gen = torch.Generator().manual_seed(self.seed)
         shape = (self.dataset_size, self.channels, self.image_size, self.image_size)
-        images = torch.rand(shape, generator=gen) * 2 - 1
+        images = from_unit(torch.rand(shape, generator=gen))
         labels = torch.randint(0, max(self.num_classes, 1), (self.dataset_size,), generator=gen)
         return TensorDataset(images, labels)

@@ -15,6 +15,9 @@ import os
 import torch
 from torch import nn
 
+from gan.errors import ConfigError
+from gan.pixels import from_uint8
+
 log = logging.getLogger(__name__)
 FID_WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 
@@ -85,7 +88,7 @@ class SmallConvFeatures(nn.Module):
         self.name = f"small_conv-{num_features}-{seed}"
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images.float() / 127.5 - 1)
+        return self.net(from_uint8(images))
 
     def train(self, mode: bool = True):
         return super().train(False)  # always eval, like torchmetrics' Inception
@@ -120,6 +123,4 @@ def build(
         return small_conv(num_features)
     if name == "classifier":
         return NeedsData()
-    from gan.errors import ConfigError
-
     raise ConfigError(f"callbacks.fid.feature.name={name!r}: allowed values are {sorted(FEATURES)}")

@@ -15,7 +15,8 @@ import torch
 
 from gan.checkpoint import has_ema, identity, load_checkpoint, load_generator, model_name
 from gan.conditioning import condition_of
-from gan.designs import as_pixels, between, neighbours, png_bytes, render_one
+from gan.designs import between, neighbours, png_bytes, render_one
+from gan.pixels import as_saved_pixels
 from gan.priors import sample_latent
 
 MAX_COUNT, MAX_STEPS, MAX_SEED = 64, 32, 2**32 - 1
@@ -69,7 +70,7 @@ class Studio:
             "use_ema": self.use_ema,
             "condition": self.condition,
             "classes": [{"id": c, "name": self.class_names[c]} for c in self.classes],
-            "images": [data_url(png_bytes(p)) for p in as_pixels(self.cond_images)]
+            "images": [data_url(png_bytes(p)) for p in as_saved_pixels(self.cond_images)]
             if self.cond_images.ndim == 4
             else [],
             "limits": {"count": MAX_COUNT, "steps": MAX_STEPS, "seed": MAX_SEED},
@@ -158,7 +159,7 @@ class Studio:
         """The page's pictures, one batch; downloads are re-rendered one by one (`render_one`)."""
         c = [self.tensor(cond) for cond in conds]
         cond = None if c[0] is None else torch.stack(c)
-        pixels = as_pixels(self.generator(z, cond))
+        pixels = as_saved_pixels(self.generator(z, cond))
         return [
             {**self.normal(zi, ci), "src": data_url(png_bytes(p))}
             for zi, ci, p in zip(z, conds, pixels, strict=True)
