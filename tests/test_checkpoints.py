@@ -170,7 +170,7 @@ def test_without_ema_nothing_says_ema(tmp_path):
     ("override", "message"),
     [
         ("data.batch_size=1.5", "error: data.batch_size=1.5: must be a whole number >= 1"),
-        ("trick=[emma]", "error: trick=emma: no such option (did you mean ema?); options: d_freeze,"),
+        ("trick=[emma]", "error: trick=emma: no such option (did you mean ema?); options: ada, d_freeze,"),
         ("trainer.max_time={minuts: 1}", "error: trainer.max_time: unknown key 'minuts'; use {minutes: 5}"),
     ],
 )
