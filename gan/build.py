@@ -122,6 +122,7 @@ RESUME_RULES = (
     ("data.strict", "ignore"),
     ("trainer.*", "ignore"),
     ("max_iterations", "ignore"),
+    ("init_from", "ignore"),  # where the first weights came from; the checkpoint holds them now
     ("perf.*", "ignore"),
     ("callbacks.*", "ignore"),
     ("logger.*", "ignore"),

@@ -23,6 +23,7 @@ from gan.guard import DivergenceError
 from gan.loggers import finish_wandb
 from gan.rundir import hold
 from gan.summary import Summary
+from gan.transfer import transfer
 from gan.validate import validate
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,8 @@ def fit(cfg: DictConfig) -> float | None:
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir(cfg))
+    if cfg.get("init_from") and not ckpt_path:  # a resume already holds the transferred weights
+        transfer(module, cfg.init_from)
     resumed_at = check_resume(ckpt_path, module.config, cfg.data.batch_size) if ckpt_path else 0
     trainer = build_trainer(cfg)
     check_metric(cfg, trainer, datamodule)
