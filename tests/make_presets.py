@@ -4,7 +4,7 @@
 
 tests/test_presets.py composes the same list and compares it with the snapshot, so a config refactor that
 changes a value fails there. Retake the snapshot only for a deliberate change, and say which in the commit.
-The committed one is main at b6ee6f3, before issue 21's config refactor and renames.
+The committed one is main at 8b91865, before issue 21's config refactor and renames.
 """
 
 import json
