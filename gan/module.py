@@ -47,7 +47,7 @@ class GANModule(L.LightningModule):
         tricks: dict[str, Trick] | None = None,
         image_shape: tuple[int, int, int] = (3, 64, 64),
         classes: list[int] | None = None,
-        num_samples: int = 64,
+        grid_images: int = 64,
         sample_seed: int = 0,
         nan_policy: str = "stop",
         max_loss: float = 1e6,
@@ -74,7 +74,7 @@ class GANModule(L.LightningModule):
         self.channels_last, self.compile_nets = channels_last, compile
         self.iteration = self.d_steps = self.g_steps = 0
         self.logged_at = 0  # iteration of the last training row
-        self._register_fixed_batch(num_samples, sample_seed, image_shape, classes or [])
+        self._register_fixed_batch(grid_images, sample_seed, image_shape, classes or [])
 
     # ---- components ---------------------------------------------------------------------------------
 
@@ -303,7 +303,7 @@ class GANModule(L.LightningModule):
             tricks=tricks,
             image_shape=tuple(config["image_shape"]),
             classes=classes,
-            num_samples=config.get("num_samples", 64),
+            grid_images=config.get("grid_images", 64),
             sample_seed=config.get("seed") or 0,
             nan_policy=config.get("nan_policy", "stop"),
             max_loss=config.get("max_loss", 1e6),

@@ -40,6 +40,9 @@ RESUME_RULES = (
     ("max_loss", "apply"),
     ("trainer.precision", "apply"),
     ("data.root", "apply"),  # the same images moved
+    # the data's own values (null in today's yamls): what G and D were built with is compared (RESUME_KEYS)
+    ("data.channels", "ignore"),
+    ("data.num_classes", "ignore"),
     ("data.num_workers", "ignore"),
     ("data.pin_memory", "ignore"),
     ("data.on_device", "ignore"),
@@ -56,7 +59,7 @@ RESUME_RULES = (
     ("optimized_metric", "ignore"),
     ("task_name", "ignore"),
     ("choices.*", "ignore"),  # the option names; their values are compared key by key above
-    ("*", "refuse"),  # model, data, tricks, optimizer kinds, schedule, seed, num_samples, new keys
+    ("*", "refuse"),  # model, data, tricks, optimizer kinds, schedule, seed, grid_images, new keys
 )
 
 

@@ -26,7 +26,7 @@ FID = [
     "trainer.log_every_n_steps=1",
     "trainer.enable_model_summary=false",
     "callbacks.fid.feature.name=small_conv",
-    "callbacks.fid.num_samples=64",
+    "callbacks.fid.num_images=64",
     "callbacks.fid.batch_size=32",
     "callbacks.fid.every_n_iterations=1",
 ]
@@ -64,9 +64,9 @@ def test_best_checkpoint_holds_the_lowest_fid_and_every_tool_reads_it(fid_run, t
 
 
 def defaults() -> dict:
-    from gan.generate import DEFAULTS
+    from gan.generate import parse
 
-    return dict(DEFAULTS)
+    return parse([])
 
 
 def test_load_from_checkpoint_needs_no_argument_and_draws_what_generate_draws(fid_run):
@@ -98,7 +98,7 @@ def test_a_changed_learning_rate_is_applied_and_said_other_changes_are_refused(f
     resumed = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert resumed["gan"]["iteration"] == 4
     assert [g["lr"] for opt in resumed["optimizer_states"] for g in opt["param_groups"]] == [1e-3, 1e-3]
-    for change, key in (("seed=5", "seed 42 -> 5"), ("num_samples=16", "num_samples 64 -> 16")):
+    for change, key in (("seed=5", "seed 42 -> 5"), ("grid_images=16", "grid_images 64 -> 16")):
         with pytest.raises(ConfigError, match=f"this run changes {key}, which the checkpoint"):
             train(smoke("trainer.max_epochs=3", change, f"ckpt_path={ckpt}", output_dir=tmp_path / "x"))
 
@@ -107,7 +107,7 @@ def test_kid_with_fewer_real_images_than_its_subset_fits_and_says_so(tmp_path, c
     cfg = make_cfg(
         "data=synthetic",
         "logger=csv",
-        "data.num_samples=48",
+        "data.dataset_size=48",
         *FID,
         "callbacks.fid.kid=true",
         output_dir=tmp_path,
@@ -170,7 +170,7 @@ def test_without_ema_nothing_says_ema(tmp_path):
     ("override", "message"),
     [
         ("data.batch_size=1.5", "error: data.batch_size=1.5: must be a whole number >= 1"),
-        ("trick=[emma]", "error: trick=emma: no such option (did you mean ema?); options: d_freeze,"),
+        ("trick=[emma]", "error: trick=emma: no such option (did you mean ema?); options: ada, d_freeze,"),
         ("trainer.max_time={minuts: 1}", "error: trainer.max_time: unknown key 'minuts'; use {minutes: 5}"),
     ],
 )

@@ -34,7 +34,7 @@ def test_a_run_where_d_wins_outright_is_flagged_early_and_once(tmp_path, caplog)
     """G barely learns (lr 1e-9) while D learns fast: D separates reals from fakes within a few dozen
     iterations, and the alarm must come within ~100 iterations of that, once."""
     cfg = smoke(
-        "data.num_samples=256",
+        "data.dataset_size=256",
         "data.batch_size=16",
         "data.image_size=16",
         "model.generator.ngf=8",

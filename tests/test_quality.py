@@ -86,7 +86,7 @@ def test_training_offline_logs_domain_fid_precision_recall(tmp_path):
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=3",
         "logger=csv",
-        "callbacks.fid.num_samples=300",
+        "callbacks.fid.num_images=300",
         "callbacks.fid.classifier_epochs=1",
         "callbacks.fid.feature.weights_path=/nonexistent/inception.pth",
         output_dir=tmp_path,

@@ -189,14 +189,14 @@ def test_newcomer_log_has_every_line_once_and_no_noise_past_checkpoints_fid_and_
     """A run that crosses every cadence (checkpoints, FID, health, grids) to its end, then its resume."""
     every = [
         "data=synthetic",
-        "data.num_samples=96",
+        "data.dataset_size=96",
         "data.image_size=16",
         "logger=[csv,wandb]",
         "trainer.accelerator=cpu",
         "trainer.log_every_n_steps=2",
         "callbacks.model_checkpoint.every_n_iterations=2",
         "callbacks.fid.feature.name=small_conv",
-        "callbacks.fid.num_samples=64",
+        "callbacks.fid.num_images=64",
         "callbacks.fid.every_n_iterations=3",
         "callbacks.fid.kid=true",
         "callbacks.health.first_check=2",

@@ -205,6 +205,6 @@ def test_bad_checkpoint_fails_before_the_server_starts(tmp_path):
             cwd=ROOT,
             timeout=120,
         )
-        assert run.returncode == 1 and "Studio for" not in run.stdout
+        assert run.returncode == 2 and "Studio for" not in run.stdout
         assert run.stderr.strip().splitlines() == [run.stderr.strip().splitlines()[-1]]  # one line
         assert f"ckpt_path={path}" in run.stderr

@@ -50,10 +50,10 @@ def test_noisy_labels_flip_the_asked_fraction():
 def test_instance_noise_sigma_schedule():
     assert noise_sigma(0, 0.2, 0) == noise_sigma(10_000, 0.2, 0) == 0.2  # S1: fixed
     assert [noise_sigma(i, 0.1, 1000) for i in (0, 500, 1000, 2000)] == [0.1, 0.05, 0.0, 0.0]  # S3: annealed
-    trick = InstanceNoise(sigma=0.5, anneal_steps=0)
+    trick = InstanceNoise(sigma=0.5, anneal_iterations=0)
     x = torch.zeros(200_000)
     assert abs(trick.d_input(x).std().item() - 0.5) < 0.01
-    trick = InstanceNoise(sigma=0.5, anneal_steps=10)
+    trick = InstanceNoise(sigma=0.5, anneal_iterations=10)
     trick.begin_iteration(10)
     assert torch.equal(trick.d_input(x), x) and trick.metrics()["sigma"] == 0.0
 
@@ -137,7 +137,7 @@ def test_frozen_d_keeps_weights_bit_for_bit(tmp_path):
 
 
 def test_trick_state_survives_checkpoint_round_trip(tmp_path):
-    overrides = ["trick=[instance_noise,d_freeze,ema]", "trick.instance_noise.anneal_steps=10"]
+    overrides = ["trick=[instance_noise,d_freeze,ema]", "trick.instance_noise.anneal_iterations=10"]
     train(smoke(*overrides, output_dir=tmp_path))
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     state = ckpt["state_dict"]

@@ -1,4 +1,5 @@
-"""The studio's web server: one HTML page and a small JSON API, on Python's standard library.
+"""Explore a trained generator's designs in the browser: the studio's web server (one HTML page and a small
+JSON API, on Python's standard library).
 
     python -m gan.studio ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt [port=7860] [use_ema=true]
 
@@ -6,15 +7,14 @@ Then open http://127.0.0.1:7860. It binds to 127.0.0.1 (this machine only) unles
 """
 
 import json
-import sys
 import threading
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from gan.cli import run_tool
 from gan.errors import ConfigError
-from gan.generate import parse
 from gan.studio.app import BadRequest, Studio
 
 MAX_BODY = 4_000_000  # bytes: 256 designs of 512-d latents fit many times over
@@ -24,7 +24,6 @@ def refuse_constant(name: str):
     raise BadRequest(f"{name} is not a number the studio accepts (standard JSON numbers only)")
 
 
-DEFAULTS = {"ckpt_path": None, "port": 7860, "host": "127.0.0.1", "use_ema": True}
 PAGE = Path(__file__).with_name("page.html")
 
 
@@ -108,10 +107,7 @@ def serve(args: dict) -> ThreadingHTTPServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        server = serve(parse(sys.argv[1:] if argv is None else argv, DEFAULTS))
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
+    server = run_tool("studio", __doc__, serve, argv)
     host, port = server.server_address[:2]
     studio = server.RequestHandlerClass.studio
     print(f"Studio for {studio.ckpt_path} at http://{host}:{port} (Ctrl+C stops)", flush=True)
