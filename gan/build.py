@@ -14,6 +14,7 @@ from gan.callbacks.io import SafeCheckpointIO
 from gan.data.base import GANDataModule
 from gan.errors import ConfigError, instantiate
 from gan.module import GANModule
+from gan.perf import precision
 
 #: constructor arguments of G and D that describe the data: they come from the built datamodule
 DATA_VALUES = ("image_size", "channels", "num_classes")
@@ -69,8 +70,11 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         callbacks.append(IterationBudget(cfg.max_iterations))
     loggers = instantiate_group(cfg.get("logger"))
     extra = {} if "plugins" in cfg.trainer else {"plugins": [SafeCheckpointIO()]}  # a user's own plugins win
+    chosen = precision(cfg.get("perf") or {}, cfg.trainer)
     # plain containers: Lightning reads trainer.max_time={minutes: 5} as a dict, not a DictConfig
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all", **extra)
+    return instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=chosen, _convert_="all", **extra
+    )
 
 
 def git_commit() -> str:

@@ -53,6 +53,7 @@ class GANModule(L.LightningModule):
         max_loss: float = 1e6,
         channels_last: bool = False,
         compile: bool = False,
+        compile_mode: str = "default",
         config: dict | None = None,
     ):
         super().__init__()
@@ -71,7 +72,7 @@ class GANModule(L.LightningModule):
         )
         self.nan_policy = nan_policy
         self.guard = DivergenceGuard(nan_policy, max_loss)  # checks the policy
-        self.channels_last, self.compile_nets = channels_last, compile
+        self.channels_last, self.compile_nets, self.compile_mode = channels_last, compile, compile_mode
         self.iteration = self.d_steps = self.g_steps = 0
         self.logged_at = 0  # iteration of the last training row
         self._register_fixed_batch(grid_images, sample_seed, image_shape, classes or [])
@@ -109,8 +110,8 @@ class GANModule(L.LightningModule):
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
         if self.compile_nets:
-            self.generator.compile()
-            self.discriminator.compile()
+            self.generator.compile(mode=self.compile_mode)
+            self.discriminator.compile(mode=self.compile_mode)
 
     def on_train_epoch_start(self) -> None:
         for trick in self.tricks.values():
@@ -309,6 +310,7 @@ class GANModule(L.LightningModule):
             max_loss=config.get("max_loss", 1e6),
             channels_last=perf.get("channels_last", False),
             compile=perf.get("compile", False),
+            compile_mode=perf.get("compile_mode", "default"),
             config=config,
         )
         for trick in module.tricks.values():  # named by the module: the messages say trick=<name>

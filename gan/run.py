@@ -48,6 +48,8 @@ def quiet_lightning() -> None:
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         if not any(isinstance(f, DropNoise) for f in logging.getLogger(name).filters):
             logging.getLogger(name).addFilter(DropNoise())
+    # torch.compile on a CPU-only machine: "No CUDA runtime is found" from the C++ extension loader
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     # torch 2.14 deprecates LeafSpec, which Lightning 2.6's internals still build on every fit
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
     # torchmetrics' note that KID and IS keep their features in memory: 5k samples of small features
