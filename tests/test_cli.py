@@ -57,6 +57,7 @@ def test_help_lists_every_option_with_its_default_and_a_description(tool, capsys
     assert arguments(tool, []) == BEFORE[tool]
 
 
+@pytest.mark.slow
 def test_python_m_gan_generate_help_prints_the_options():
     done = subprocess.run(
         [sys.executable, "-m", "gan.generate", "--help"],
@@ -110,6 +111,7 @@ def test_sweep_report_takes_the_directory_alone_or_as_sweep_dir(tmp_path, capsys
 
 
 @pytest.mark.parametrize("old, new", [("num_samples", "grid_images"), ("data.normalize", "data.pixel_range")])
+@pytest.mark.slow
 def test_a_renamed_training_key_names_its_new_name(old, new, tmp_path):
     with pytest.raises(ConfigCompositionException) as caught:
         make_cfg(f"{old}=false", output_dir=tmp_path)

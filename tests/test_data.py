@@ -153,6 +153,7 @@ def test_odd_modes_converted_and_broken_files_skipped_and_listed(tmp_path, caplo
         strict.setup()
 
 
+@pytest.mark.slow
 def test_cache_hit_on_reuse_and_invalidated_when_a_file_changes(faces, tmp_path):
     folder = tmp_path / "faces"
     shutil.copytree(faces, folder, ignore=lambda d, names: sorted(names)[40:])
@@ -173,6 +174,7 @@ def test_cache_hit_on_reuse_and_invalidated_when_a_file_changes(faces, tmp_path)
 
 
 @pytest.mark.parametrize("data", ["sneakers", "celeba", "image_folder", "deepfashion", "blouses"])
+@pytest.mark.slow
 def test_smoke_training_on_real_folders(data, shoes, faces, tmp_path):
     root = faces if data in ("celeba", "image_folder", "deepfashion") else shoes
     extra = ["data.image_size=64"] if data == "blouses" else []
@@ -189,10 +191,12 @@ def test_smoke_training_on_real_folders(data, shoes, faces, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_smoke_training_on_fashion_mnist(fashion_mnist, tmp_path):
     train(make_cfg("debug=smoke", "data=fashion_mnist", "callbacks=none", output_dir=tmp_path))
 
 
+@pytest.mark.slow
 def test_design_card_command_runs_as_is(shoes, tmp_path):
     """`python train.py model=dcgan256 data=heels trick=instance_noise`, data where the user keeps it."""
     overrides = ["model=dcgan256", "data=heels", "trick=instance_noise", f"data.root={shoes}"]
@@ -217,6 +221,7 @@ def test_on_device_batches_equal_the_dataloader_batches(data, tmp_path, fashion_
         assert torch.allclose(x, xd, atol=1e-6) and torch.equal(y, yd)
 
 
+@pytest.mark.slow
 def test_on_device_uint8_folder_cache_and_training(tmp_path, shoes):
     cfg = smoke(
         "data=image_folder",

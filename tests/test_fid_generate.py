@@ -39,6 +39,7 @@ def test_fid_real_vs_real_small_noise_large_and_grows_with_distortion():
     assert same < distorted[0] < distorted[1] < distorted[2] < noise
 
 
+@pytest.mark.slow
 def test_fid_callback_logs_and_caches_real_stats(tmp_path):
     cfg = make_cfg("debug=smoke", "data=digits", "optimized_metric=val/fid", output_dir=tmp_path)
     fid_node = make_cfg("data=digits", output_dir=tmp_path).callbacks.fid
@@ -76,6 +77,7 @@ def test_offline_fid_is_off_with_one_hint(tmp_path, caplog, monkeypatch):
         build("resnet")
 
 
+@pytest.mark.slow
 def test_default_run_leaves_samples_gif_and_loss_plot(tmp_path):
     run = subprocess.run(
         [
@@ -135,6 +137,7 @@ def test_generate_interpolation_and_label(checkpoint, tmp_path):
         generate(parse([f"ckpt_path={checkpoint}", "label=9", f"out_dir={tmp_path}"]))
 
 
+@pytest.mark.slow
 def test_generate_cli_rejects_bad_paths(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "gan.generate", f"ckpt_path={tmp_path / 'missing.ckpt'}"],

@@ -16,6 +16,8 @@ from gan.build import build_module
 from gan.module import DivergenceError
 from tests.conftest import ROOT, fit, smoke
 
+pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
+
 # 4 batches per epoch, 3 epochs = 12 iterations; stateful tricks and scheduler; a checkpoint every iteration
 RUN = [
     "data=synthetic",

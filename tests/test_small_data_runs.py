@@ -13,6 +13,8 @@ from gan.build import build_module
 from tests.conftest import CONF, fit, smoke
 from tests.test_resume import assert_same_state, load, run_with
 
+pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
+
 TINY = {
     "resnet": ["model.generator.ngf=32", "model.discriminator.ndf=32", "loss=hinge"],
     "r3gan": ["model.generator.width=16", "model.discriminator.width=16", "loss=rpgan", "trick=[r1,r2]"],

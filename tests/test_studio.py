@@ -195,6 +195,7 @@ def test_server_binds_locally_and_answers_bad_input_with_400(conditional):
         server.server_close()
 
 
+@pytest.mark.slow
 def test_bad_checkpoint_fails_before_the_server_starts(tmp_path):
     (tmp_path / "notes.ckpt").write_text("hello")
     for path in (tmp_path / "missing.ckpt", tmp_path / "notes.ckpt"):

@@ -47,6 +47,7 @@ def test_another_image_size_is_refused_with_the_reason(source, tmp_path):
         transfer(module, str(source))
 
 
+@pytest.mark.slow
 def test_a_run_from_a_checkpoint_starts_its_own_counters(source, tmp_path):
     train(smoke(*SMALL, "loss=lsgan", f"init_from={source}", output_dir=tmp_path))
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)

@@ -136,6 +136,7 @@ def test_frozen_d_keeps_weights_bit_for_bit(tmp_path):
     assert (module.d_steps, module.g_steps) == (0, 1)
 
 
+@pytest.mark.slow
 def test_trick_state_survives_checkpoint_round_trip(tmp_path):
     overrides = ["trick=[instance_noise,d_freeze,ema]", "trick.instance_noise.anneal_iterations=10"]
     train(smoke(*overrides, output_dir=tmp_path))
@@ -167,15 +168,18 @@ def test_trick_state_survives_checkpoint_round_trip(tmp_path):
         "n_critic",
     ],
 )
+@pytest.mark.slow
 def test_every_trick_trains(trick, tmp_path):
     train(smoke(f"trick={trick}", "callbacks=none", output_dir=tmp_path))
 
 
 @pytest.mark.parametrize("loss", ["minimax", "nonsaturating", "lsgan", "hinge", "wgan_gp"])
+@pytest.mark.slow
 def test_every_loss_trains(loss, tmp_path):
     train(smoke(f"loss={loss}", "callbacks=none", output_dir=tmp_path))
 
 
+@pytest.mark.slow
 def test_s1_lr_decay_is_085_per_10k_steps(tmp_path):
     module = build_module(smoke("optim=adam_decay", output_dir=tmp_path))
     (opt_g, opt_d), (sched_g, _) = module.configure_optimizers()
@@ -233,6 +237,7 @@ def test_historical_averaging_pulls_towards_the_mean_of_past_weights():
     assert "g_mean_0" in state and state["count"].tolist() == [0, 2]
 
 
+@pytest.mark.slow
 def test_ema_batchnorm_statistics_describe_the_averaged_weights(tmp_path):
     cfg = smoke("trick=ema", "trick.ema.decay=0.5", output_dir=tmp_path)
     module = build_module(cfg)
