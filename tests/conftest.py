@@ -14,6 +14,12 @@ CONF = ROOT / "conf"
 SHARED = ROOT.parent / "shared" / "data"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n N`: one thread per worker (and its subprocesses)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
 
 def make_cfg(*overrides: str, output_dir: Path | str = "/tmp/gan-test") -> DictConfig:
     """The composed config as `train.py` would see it, with outputs under `output_dir`."""
