@@ -21,6 +21,7 @@ import os
 import platform
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -93,13 +94,16 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=5000, help="samples scored per run")
     parser.add_argument("--steps", type=int, default=1000, help="selfsup encoder steps (the run default)")
     parser.add_argument("--out", default=str(ROOT / "logs" / "benchmarks" / "photos"), help="grids go here")
-    parser.add_argument("--tiny", action="store_true", help="seconds-long runs, a small encoder: CI")
+    parser.add_argument("--tiny", action="store_true", help="1 s runs, a small encoder, faces: for CI")
     args = parser.parse_args()
     if args.tiny:
         args.budget, args.samples, args.steps = min(args.budget, 1), 64, 20
+    args.datasets = args.datasets or ("faces" if args.tiny else ",".join(DATASETS))
+    args.runs = args.runs or (["plain", "default"] if args.tiny else ["plain", *RUNS])
     names, runs = parse_runs(args.runs)
     seeds = [int(s) for s in args.seeds.split(",")]
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
+    warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` will save all")
     out, work = Path(args.out), Path(tempfile.mkdtemp(prefix="photos-"))
     out.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"

@@ -3,30 +3,35 @@ self-supervised on the run's own training images, for FD, KID, precision/recall 
 
     python train.py data=celeba data.root=../shared/data/celeba-1k callbacks.fid.feature.name=selfsup
 
-It is also what FID uses offline on an unlabelled folder when the Inception weights are missing.
-Method: VICReg (Bardes, Ponce and LeCun 2022, "VICReg: Variance-Invariance-Covariance Regularization for
-Self-Supervised Learning"): two augmented views of each image, a loss that pulls their embeddings together
-while keeping every embedding dimension's variance up and the dimensions decorrelated. It needs no negatives
-and no momentum encoder, so small batches on a CPU train it; SimCLR (Chen et al. 2020) is kept for
-comparison (`method=simclr`); `benchmarks/selfsup.py` measured both (docs/metrics.md). Following Morozov et
-al. 2021 ("On Self-Supervised Image Representations for GAN Evaluation"), the features are the encoder's
-pooled output, not the projector's.
+It is also what FID uses offline on an image folder when the Inception weights are missing.
 
-The augmentations are crops, flips and mild colour changes, never blur or noise: the features must stay
-sensitive to exactly the defects a GAN's samples have. Images above 64 px are seen at 64 px (the CPU
-budget). Training runs in its own RNG fork (the run's stream is untouched), once per dataset and settings:
-the encoder is cached under `.cache/selfsup/` keyed by a hash of the training images and these settings,
-with its validation numbers (a degradation ladder on its own images: real halves < blur < noise, and how
-often an augmented view finds its own image) printed once and stored beside it in a .json file.
-Numbers in this space compare runs on the same data within this project only.
+Method: SimCLR (Chen, Kornblith, Norouzi and Hinton 2020, "A Simple Framework for Contrastive Learning of
+Visual Representations"): two augmented views of each image, an NT-Xent loss that makes each view pick its
+partner out of the batch. Following Morozov et al. 2021 ("On Self-Supervised Image Representations for GAN
+Evaluation"), the features are the encoder's pooled output, not the projector's. VICReg (Bardes, Ponce and
+LeCun 2022) is here too (`method=vicreg`), and `random` (the untrained encoder) as a control:
+`benchmarks/selfsup.py` measured them, and the augmentation strengths, against a domain classifier on
+Fashion-MNIST and on degradation ladders of shoes and faces (docs/metrics.md).
+
+The augmentations are crops, flips, mild colour changes and faint noise (std up to 0.05), never blur:
+the features must stay sensitive to the defects GAN samples have (the faint noise keeps the contrastive
+task from living on pixel-level grain, which made noise outweigh every other defect). Images above 64 px
+are seen at 64 px (the CPU budget). Training runs in its own RNG fork (the run's stream is untouched),
+once per dataset and settings: the encoder is cached under `.cache/selfsup/` keyed by a hash of the
+training images and the Recipe, with its validation numbers (a ladder on its own images: FD of one half
+against the other half, blurred, noised; and how often an augmented view finds its own image) printed
+once and stored beside it in a .json file. Numbers in this space compare runs on the same data within this
+project only.
 """
 
 import hashlib
 import json
 import logging
 import math
+import os
 import time
 import warnings
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -175,47 +180,59 @@ def as_float(images: torch.Tensor, index: torch.Tensor, uint8: bool) -> torch.Te
     return batch.float() / 127.5 - 1 if uint8 else batch.float()
 
 
-def fit_encoder(
-    images: torch.Tensor,
-    uint8: bool,
-    method: str = "vicreg",
-    steps: int = 1000,
-    batch_size: int = 128,
-    lr: float = 2e-3,
-    seed: int = 0,
-    width: int = 128,
-    min_scale: float = 0.35,
-    jitter: float = 0.3,
-    noise: float = 0.0,
-) -> Encoder:
-    """Train an encoder on `images` ([N, C, H, W], uint8 or [-1, 1] floats) in its own RNG fork."""
-    if method not in METHODS:
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides the encoder besides the images (`callbacks.fid.selfsup.*`): the cache key."""
+
+    method: str = "simclr"
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 2e-3
+    width: int = 128
+    min_scale: float = 0.35  # random resized crop: smallest share of the area kept
+    jitter: float = 0.3  # brightness, contrast, saturation: factors in 1 +- jitter
+    noise: float = 0.05  # additive Gaussian noise, std uniform in [0, noise] (measured: docs/metrics.md)
+    seed: int = 0
+
+    @classmethod
+    def of(cls, **settings) -> "Recipe":
         from gan.errors import ConfigError
 
-        raise ConfigError(f"selfsup method={method!r}: allowed values are {list(METHODS)}")
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(settings) - set(names))
+        if unknown:
+            raise ConfigError(f"callbacks.fid.selfsup: unknown {unknown}; allowed: {names}")
+        recipe = cls(**settings)
+        if recipe.method not in METHODS:
+            raise ConfigError(f"callbacks.fid.selfsup.method={recipe.method!r}: allowed are {list(METHODS)}")
+        return recipe
+
+
+def fit_encoder(images: torch.Tensor, uint8: bool, recipe: Recipe = Recipe()) -> Encoder:
+    """Train an encoder on `images` ([N, C, H, W], uint8 or [-1, 1] floats) in its own RNG fork."""
     with torch.random.fork_rng(devices=[]):  # training's RNG stream is left exactly as it was
-        torch.manual_seed(seed)
-        encoder = Encoder(images.shape[1], images.shape[-1], width)
-        if method != "random":
-            _train(encoder, images, uint8, method, steps, batch_size, lr, seed, (min_scale, jitter, noise))
+        torch.manual_seed(recipe.seed)
+        encoder = Encoder(images.shape[1], images.shape[-1], recipe.width)
+        if recipe.method != "random":
+            _train(encoder, images, uint8, recipe)
     return encoder.eval()
 
 
-def _train(encoder, images, uint8, method, steps, batch_size, lr, seed, augmentation) -> None:
-    head = projector(encoder.num_features, method)
+def _train(encoder: Encoder, images: torch.Tensor, uint8: bool, r: Recipe) -> None:
+    head = projector(encoder.num_features, r.method)
     params = [*encoder.parameters(), *head.parameters()]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    loss_fn = vicreg_loss if method == "vicreg" else simclr_loss
-    rng = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(params, lr=r.lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r.lr, total_steps=r.steps, pct_start=0.1)
+    loss_fn = vicreg_loss if r.method == "vicreg" else simclr_loss
+    rng = torch.Generator().manual_seed(r.seed)
     encoder.train()
-    for _ in range(steps):
-        index = torch.randint(len(images), (min(batch_size, len(images)),), generator=rng)
+    for _ in range(r.steps):
+        index = torch.randint(len(images), (min(r.batch_size, len(images)),), generator=rng)
         x = as_float(images, index, uint8)
         if x.shape[-1] > encoder.size:
             x = F.interpolate(x, size=encoder.size, mode="area")
-        views = torch.cat([augment(x, rng, *augmentation), augment(x, rng, *augmentation)])
-        a, b = head(encoder(views)).chunk(2)
+        views = [augment(x, rng, r.min_scale, r.jitter, r.noise) for _ in range(2)]
+        a, b = head(encoder(torch.cat(views))).chunk(2)
         loss = loss_fn(a, b)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -251,12 +268,14 @@ def embed(features: nn.Module, images: torch.Tensor, batch_size: int = 500) -> t
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """FD between Gaussians fitted to two feature sets (float64; the matrix square root by eigenvalues)."""
-    from torchmetrics.image.fid import _compute_fid
-
-    mu_a, mu_b = a.mean(0), b.mean(0)
+    """FD between Gaussians fitted to two feature sets, as torchmetrics computes it (float64; the trace of
+    the matrix square root from the eigenvalues of the covariances' product). Here for many sets against
+    one reference without re-embedding it."""
+    a, b = a.double(), b.double()
+    mean = a.mean(0) - b.mean(0)
     cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
-    return float(_compute_fid(mu_a, cov_a, mu_b, cov_b))
+    root_trace = torch.linalg.eigvals(cov_a @ cov_b).real.clamp(min=0).sqrt().sum()
+    return float(mean.dot(mean) + cov_a.trace() + cov_b.trace() - 2 * root_trace)
 
 
 BLUR, NOISE = (0.5, 1.0, 2.0), (0.1, 0.3)
@@ -322,53 +341,54 @@ def fingerprint(images: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def settings(method: str, steps: int, batch_size: int, seed: int) -> dict:
-    return {"method": method, "steps": steps, "batch_size": batch_size, "seed": seed, "version": VERSION}
-
-
-def selfsup_encoder(
-    datamodule,
-    cache_dir: str | Path | None,
-    method: str = "vicreg",
-    steps: int = 1000,
-    batch_size: int = 128,
-    seed: int = 0,
-) -> SelfSupFeatures:
-    """The trained (or cached) self-supervised encoder for `datamodule`'s training images."""
+def selfsup_encoder(datamodule, cache_dir: str | Path | None, **settings) -> SelfSupFeatures:
+    """The trained (or cached) self-supervised encoder for `datamodule`'s training images; `settings` are
+    Recipe's fields."""
+    recipe = Recipe.of(**settings)
     datamodule.setup()
     images, uint8 = training_images(datamodule)
-    recipe = {"data": fingerprint(images), **settings(method, steps, batch_size, seed)}
-    digest = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    key = {"data": fingerprint(images), **asdict(recipe), "version": VERSION}
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = Path(cache_dir or ".cache") / "selfsup" / f"{digest}.pt"
     channels = datamodule.channels
     if path.is_file():
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        encoder = Encoder(channels, images.shape[-1])
+        encoder = Encoder(channels, images.shape[-1], recipe.width)
         encoder.load_state_dict(saved["state_dict"])
         validation = saved["validation"]
         log.info("Self-supervised encoder from the cache (%s): %s", path, summary(validation))
     else:
         start = time.perf_counter()
-        encoder = fit_encoder(images, uint8, method, steps, batch_size, seed=seed)
+        encoder = fit_encoder(images, uint8, recipe)
         seconds = time.perf_counter() - start
         floats = images[:2000].float() / 127.5 - 1 if uint8 else images[:2000].float()
-        probe = SelfSupFeatures(encoder, channels, {}, "")
-        with torch.random.fork_rng(devices=[]):
-            validation = {**validate(probe, floats, seed), "train_seconds": round(seconds, 1)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {"state_dict": encoder.state_dict(), "validation": validation, "recipe": recipe}
-        torch.save(state, path)
-        beside = {"recipe": recipe, "validation": validation}
-        path.with_suffix(".json").write_text(json.dumps(beside, indent=1))
+        validation = {
+            **validate(SelfSupFeatures(encoder, channels, {}, ""), floats),
+            "train_seconds": seconds,
+        }
+        save(path, {"state_dict": encoder.state_dict(), "validation": validation, "recipe": key})
         log.info(
-            "Trained the self-supervised encoder (%s, %d steps) in %.0f s: %s (cached in %s)",
-            method,
-            steps,
+            "Trained the self-supervised encoder (%s, %d steps, %d images) in %.0f s: %s (cached in %s)",
+            recipe.method,
+            recipe.steps,
+            len(images),
             seconds,
             summary(validation),
             path,
         )
     return SelfSupFeatures(encoder, channels, validation, f"selfsup-{digest}")
+
+
+def save(path: Path, state: dict) -> None:
+    """The encoder and, beside it, its recipe and validation as JSON; each written whole, then moved into
+    place, so sweep jobs or DDP ranks training the same encoder at once never leave a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+    beside = {"recipe": state["recipe"], "validation": state["validation"]}
+    temporary.write_text(json.dumps(beside, indent=1))
+    os.replace(temporary, path.with_suffix(".json"))
 
 
 def summary(validation: dict) -> str:
