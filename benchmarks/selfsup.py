@@ -1,7 +1,7 @@
 """Does the self-supervised feature space (gan/metrics/selfsup.py) rank samples as it should? Tables.
 
     uv run python benchmarks/selfsup.py                                   # fashion + photos
-    uv run python benchmarks/selfsup.py --sections fashion --methods vicreg,simclr,random
+    uv run python benchmarks/selfsup.py --sections fashion --methods simclr,simclr:noise=0.0,vicreg
     uv run python benchmarks/selfsup.py --sections photos --size 64
     uv run python benchmarks/selfsup.py --sections cost                   # encoder time and peak memory
     uv run python benchmarks/selfsup.py --tiny                            # a check that it runs
@@ -90,15 +90,23 @@ def print_table(table: dict[str, dict], sets: list[str], reference: str | None =
         print("| strictly increasing | " + " | ".join(verdict) + " |")
 
 
-def encoders(datamodule, cache: Path, methods: list[str], steps: int) -> dict:
+def encoder_settings(spec: str, steps: int) -> dict:
+    """`simclr` or `simclr:noise=0.1:steps=3000`: a method and Recipe fields (gan/metrics/selfsup.py)."""
+    method, *pairs = spec.split(":")
+    settings = {"method": method, "steps": steps}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        settings[key] = float(value) if "." in value else int(value)
+    return settings
+
+
+def encoders(datamodule, cache: Path, specs: list[str], steps: int) -> dict:
     spaces = {}
-    for method in methods:
+    for spec in specs:
         start = time.perf_counter()
-        features = selfsup.selfsup_encoder(datamodule, cache, method=method, steps=steps)
-        spaces[f"selfsup {method}"] = features
-        print(
-            f"selfsup {method}: {selfsup.summary(features.validation)} ({time.perf_counter() - start:.0f} s)"
-        )
+        features = selfsup.selfsup_encoder(datamodule, cache, **encoder_settings(spec, steps))
+        spaces[f"selfsup {spec}"] = features
+        print(f"selfsup {spec}: {selfsup.summary(features.validation)} ({time.perf_counter() - start:.0f} s)")
     spaces["small_conv (random)"] = small_conv(64)
     return spaces
 
@@ -224,7 +232,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sections", default="fashion,photos", help="comma-separated: fashion, photos, cost")
     parser.add_argument(
-        "--methods", default="simclr,vicreg,random", help=f"comma-separated, of {selfsup.METHODS}"
+        "--methods",
+        default="simclr,vicreg,random",
+        help=f"comma-separated, of {selfsup.METHODS}, each with Recipe fields: simclr:noise=0.1:jitter=0.0",
     )
     parser.add_argument("--steps", type=int, default=1000, help="encoder training steps")
     parser.add_argument("--size", type=int, default=32, help="photos: image size")

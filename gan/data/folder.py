@@ -167,7 +167,7 @@ class ImageFolderDataModule(GANDataModule):
         """The `data.held_out` share of the files, never trained on; None when data.held_out=0."""
         if self.held_out <= 0:
             return None
-        if self._held_out_set is None:
+        if self.train_set is None and self._held_out_set is None:
             self.build_dataset()
         return self.prepare(self._held_out_set) if self._held_out_set is not None else None
 
