@@ -19,11 +19,14 @@ load_dotenv()  # before composition: DATA_DIR, WANDB_* and FID_WEIGHTS come from
 def main(cfg: DictConfig) -> float | None:
     from gan.errors import ConfigError
     from gan.guard import DivergenceError
-    from gan.run import train
+    from gan.run import output_dir, sweeping, train
+    from gan.rundir import discard_if_empty
 
     try:
         return train(cfg)
     except (ConfigError, DivergenceError) as err:
+        if not sweeping():  # a sweep job's directory stays: the report marks it failed
+            discard_if_empty(output_dir(cfg))
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"error: {err}", file=sys.stderr)  # the message says what to fix; no traceback to read past
@@ -31,4 +34,11 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    from gan.cli import install
+
+    install()  # a mistyped option or a broken YAML file: one line, exit 2
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C before training started (during training, gan/callbacks/interrupt.py)
+        print("Interrupted before training started; nothing was saved.", file=sys.stderr)
+        raise SystemExit(130) from None

@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.quality import sample  # noqa: E402
 from gan.build import build_datamodule  # noqa: E402
+from gan.checkpoint import load_checkpoint, load_generator  # noqa: E402
 from gan.data.device import materialize  # noqa: E402
-from gan.generate import load_checkpoint, load_generator  # noqa: E402
 from gan.metrics import selfsup  # noqa: E402
 from gan.metrics.classifier import domain_classifier  # noqa: E402
 from gan.metrics.features import small_conv  # noqa: E402

@@ -5,13 +5,16 @@ import os
 import subprocess
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
+from gan.callbacks.budget import IterationBudget
 from gan.callbacks.io import SafeCheckpointIO
 from gan.data.base import GANDataModule
 from gan.errors import ConfigError, instantiate
 from gan.module import GANModule
+from gan.perf import precision
 
 #: constructor arguments of G and D that describe the data: they come from the built datamodule
 DATA_VALUES = ("image_size", "channels", "num_classes")
@@ -31,49 +34,23 @@ def data_values(node: DictConfig, where: str, datamodule: GANDataModule) -> dict
 
 
 def build_module(cfg: DictConfig, datamodule: GANDataModule | None = None) -> GANModule:
-    """Instantiate G, D, loss and tricks and check they fit together; the datamodule is built (its
-    values read: image size, channels, classes) but no data is loaded."""
+    """G, D, loss and tricks from the composed config, checked to fit together; the datamodule is built
+    (its values read: image size, channels, classes) but no data is loaded."""
     datamodule = datamodule or build_datamodule(cfg)
-    loss = instantiate(cfg.loss)
-    tricks = {}
     for name, node in (cfg.get("trick") or {}).items():
         if node is not None and "_target_" not in node:
             raise ConfigError(
                 f"trick.{name} is set but the trick is not selected: add it with trick=[...,{name}]"
             )
-        if node is not None:
-            tricks[name] = instantiate(node)
-    for name, trick in tricks.items():
-        trick._name = name
-    for trick in tricks.values():
-        trick.check(loss, tricks)
     config = OmegaConf.to_container(cfg, resolve=True)
-    nets = {}
     for net in ("generator", "discriminator"):
         values = data_values(cfg.model[net], f"model.{net}", datamodule)
-        nets[net] = instantiate(cfg.model[net], **values)
         config["model"][net].update(values)  # the checkpoint's config rebuilds G alone (gan.generate)
-    loss.check(nets["discriminator"])
     config["class_names"] = list(datamodule.class_names)  # for the studio's class menu
-    size = datamodule.image_size
-    return GANModule(
-        generator=nets["generator"],
-        discriminator=nets["discriminator"],
-        loss=loss,
-        optim=OmegaConf.to_container(cfg.optim, resolve=True),
-        latent_dim=cfg.model.latent_dim,
-        prior=cfg.model.prior,
-        tricks=tricks,
-        image_shape=(datamodule.channels, size, size),
-        classes=datamodule.classes,
-        num_samples=cfg.get("num_samples", 64),
-        sample_seed=cfg.get("seed") or 0,
-        nan_policy=cfg.get("nan_policy", "stop"),
-        max_loss=cfg.get("max_loss", 1e6),
-        channels_last=cfg.get("perf", {}).get("channels_last", False),
-        compile=cfg.get("perf", {}).get("compile", False),
-        config=config,
-    )
+    config["image_shape"] = [datamodule.channels, datamodule.image_size, datamodule.image_size]
+    if HydraConfig.initialized():  # which config-group options made this run (the studio names the model)
+        config["choices"] = {k: v for k, v in HydraConfig.get().runtime.choices.items() if "hydra" not in k}
+    return GANModule.from_config(config, datamodule.classes)
 
 
 def build_datamodule(cfg: DictConfig) -> GANDataModule:
@@ -89,10 +66,15 @@ def instantiate_group(node: DictConfig | None) -> list:
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = instantiate_group(cfg.get("callbacks"))
+    if cfg.get("max_iterations"):
+        callbacks.append(IterationBudget(cfg.max_iterations))
     loggers = instantiate_group(cfg.get("logger"))
     extra = {} if "plugins" in cfg.trainer else {"plugins": [SafeCheckpointIO()]}  # a user's own plugins win
+    chosen = precision(cfg.get("perf") or {}, cfg.trainer)
     # plain containers: Lightning reads trainer.max_time={minutes: 5} as a dict, not a DictConfig
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="all", **extra)
+    return instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=chosen, _convert_="all", **extra
+    )
 
 
 def git_commit() -> str:
@@ -101,39 +83,6 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-#: what a checkpoint's weights and data order depend on: a resumed run must agree on each
-RESUME_KEYS = {
-    "model.generator": lambda c: c["model"]["generator"]["_target_"].removeprefix("gan.models."),
-    "model.discriminator": lambda c: c["model"]["discriminator"]["_target_"].removeprefix("gan.models."),
-    "model.latent_dim": lambda c: c["model"]["latent_dim"],
-    "data.image_size": lambda c: c["model"]["generator"].get("image_size", c["data"].get("image_size")),
-    "data.channels": lambda c: c["model"]["generator"].get("channels", c["data"].get("channels")),
-    "trick": lambda c: ",".join(sorted(k for k, v in (c.get("trick") or {}).items() if v)) or "none",
-}
-
-
-def check_resume(ckpt_path: str, config: dict, batch_size: int) -> None:
-    """Before Lightning loads it: the file is a gan checkpoint of this model, data and batch size, or one
-    line says what differs (the checkpoint carries its run's config)."""
-    from gan.generate import load_checkpoint
-
-    saved = load_checkpoint(ckpt_path)["config"]
-    differ = [key for key, read in RESUME_KEYS.items() if read(saved) != read(config)]
-    if differ:
-        was = ", ".join(f"{key}={RESUME_KEYS[key](saved)}" for key in differ)
-        now = ", ".join(f"{key}={RESUME_KEYS[key](config)}" for key in differ)
-        raise ConfigError(
-            f"ckpt_path={ckpt_path}: checkpoint was trained with {was}; this run has {now}. "
-            "Resume with the overrides of the run that wrote it, or start a new run directory"
-        )
-    saved_batch = saved["data"].get("batch_size")
-    if saved_batch != batch_size:
-        raise ConfigError(
-            f"ckpt_path={ckpt_path}: checkpoint was trained with data.batch_size={saved_batch}; this run has "
-            f"{batch_size}, which would change which images come next. Pass data.batch_size={saved_batch}"
-        )
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: str) -> str | None:

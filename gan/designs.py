@@ -17,16 +17,10 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from gan.errors import ConfigError
+from gan.pixels import as_saved_pixels
 from gan.priors import sample_latent, slerp
 
 PNG_KEY = "gan-design"
-
-
-def as_pixels(images: torch.Tensor) -> torch.Tensor:
-    """G's output in [-1, 1] as uint8 [N, H, W, C], rounded as torchvision's save_image rounds (not as
-    gan.callbacks.samples.to_uint8 does), so the studio's pixels equal the files gan.generate writes."""
-    x = (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
-    return x.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
 def png_bytes(pixels: torch.Tensor, text: dict | None = None) -> bytes:
@@ -44,7 +38,7 @@ def png_bytes(pixels: torch.Tensor, text: dict | None = None) -> bytes:
 @torch.no_grad()
 def render_one(generator, z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
     """One design as uint8 [H, W, C], alone in its batch: the same bits wherever it is drawn."""
-    return as_pixels(generator(z[None], None if cond is None else cond[None]))[0]
+    return as_saved_pixels(generator(z[None], None if cond is None else cond[None]))[0]
 
 
 def neighbours(prior: str, z: torch.Tensor, strength: float, n: int, gen: torch.Generator) -> torch.Tensor:

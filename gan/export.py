@@ -11,18 +11,19 @@ beside it records the latent size, prior, inputs and class names.
 """
 
 import json
-import sys
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from gan.checkpoint import has_ema, identity, load_checkpoint, load_generator
+from gan.cli import run_tool
 from gan.conditioning import condition_of
 from gan.errors import ConfigError
-from gan.generate import load_checkpoint, load_generator, parse, writable_dir
+from gan.generate import writable_dir
+from gan.pixels import to_unit
 
-DEFAULTS = {"ckpt_path": None, "format": "onnx", "use_ema": True, "out_dir": None}
 FORMATS = {"onnx": "generator.onnx", "torchscript": "generator.pt"}
 CONDITION_INPUT = {"none": [], "label": ["label"], "image": ["condition"]}
 
@@ -35,7 +36,7 @@ class ImageGenerator(nn.Module):
         self.generator = generator
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        return (self.generator(z, cond).clamp(-1, 1) + 1) / 2
+        return to_unit(self.generator(z, cond))
 
 
 def example_inputs(generator: nn.Module, ckpt: dict, batch: int = 2) -> tuple[torch.Tensor, ...]:
@@ -85,21 +86,21 @@ def describe(ckpt: dict, generator: nn.Module, args: dict, names: list[str]) -> 
     classes = state["fixed_labels"].unique().tolist() if condition_of(generator) == "label" else []
     return {
         "checkpoint": str(args["ckpt_path"]),
+        "generator": identity(ckpt, bool(args["use_ema"])),
         "format": args["format"],
-        "use_ema": bool(args["use_ema"]),
+        "use_ema": bool(args["use_ema"]) and has_ema(ckpt),  # what was exported, not what was asked for
         "inputs": names,
         "output": "image [batch, C, H, W] float32 in [0, 1]",
         "latent_dim": config["model"]["latent_dim"],
         "prior": config["model"]["prior"],
         "classes": [{"id": c, "name": class_names[c] if c < len(class_names) else str(c)} for c in classes],
+        # the graph cannot refuse a label: ids outside this list give undefined images (ONNX wraps -1)
+        "label_ids": classes,
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        export(parse(sys.argv[1:] if argv is None else argv, DEFAULTS))
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
+    run_tool("export", __doc__, export, argv)
 
 
 if __name__ == "__main__":

@@ -9,65 +9,19 @@ Writes `grid.png` (or `interpolation.png`) and, with individual=true, `images/00
 (default: a `generated/` folder beside the checkpoint's run dir). EMA weights are used when the run had them.
 """
 
-import sys
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
+from gan.checkpoint import identity, load_checkpoint, load_generator
+from gan.cli import arguments, run_tool
 from gan.conditioning import condition_of, draw_condition
 from gan.designs import between, png_bytes, read_latents, render_one
-from gan.errors import ConfigError, instantiate
+from gan.errors import ConfigError
+from gan.pixels import to_unit
 from gan.priors import sample_latent
 
-DEFAULTS = {
-    "ckpt_path": None,
-    "num_images": 64,
-    "mode": "grid",
-    "steps": 10,
-    "rows": 4,
-    "label": None,
-    "individual": False,
-    "out_dir": None,
-    "seed": 0,
-    "use_ema": True,
-    "device": "cpu",
-    "chunk": 256,
-    "latents": None,
-}
 MAX_GRID = 1024  # images in one grid at most; a larger request also writes every image on its own
-
-
-def load_checkpoint(path: str) -> dict:
-    if not path or not Path(path).is_file():
-        raise ConfigError(f"ckpt_path={path}: no such checkpoint file")
-    try:
-        # mmap: tensors are read when used; the resume check needs only the config
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:
-        raise ConfigError(
-            f"ckpt_path={path}: not a readable checkpoint ({type(err).__name__}: {err})"
-        ) from err
-    if "config" not in ckpt or "state_dict" not in ckpt:
-        raise ConfigError(f"ckpt_path={path}: not a gan checkpoint (no config or state_dict inside)")
-    return ckpt
-
-
-def load_generator(ckpt: dict, use_ema: bool = True) -> torch.nn.Module:
-    config = OmegaConf.create(ckpt["config"])
-    if (
-        "encoder_weights" in config.model.generator
-    ):  # FashionGen: the checkpoint has the weights, fetch nothing
-        config.model.generator.encoder_weights = "none"
-    generator = instantiate(config.model.generator)
-    state = ckpt["state_dict"]
-    prefix = (
-        "tricks.ema.average."
-        if use_ema and any(k.startswith("tricks.ema.average.") for k in state)
-        else "generator."
-    )
-    generator.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
-    return generator.eval()
 
 
 def condition_for(generator, state: dict, n: int, label: int | None) -> torch.Tensor | None:
@@ -114,10 +68,33 @@ def latents(args: dict, prior: str, dim: int) -> tuple[torch.Tensor, int]:
     return torch.cat([between(prior, a[i], b[i], steps) for i in range(rows)]), steps
 
 
+def describe(made_by: dict) -> str:
+    return f"{made_by.get('model')} at {made_by.get('image_size')} px, iteration {made_by.get('iteration')}"
+
+
+def check_identity(args: dict, data: dict, mine: dict) -> dict:
+    """Designs drawn by another generator than theirs would not be theirs: refused unless force=true."""
+    made_by = data.get("generator")
+    if made_by is None:
+        print(f"note: latents={args['latents']} does not say which generator made them; drawing them anyway")
+    elif made_by.get("digest") != mine["digest"]:
+        message = (
+            f"latents={args['latents']} were made by another generator ({describe(made_by)}, weights "
+            f"{made_by.get('digest')}) than ckpt_path={args['ckpt_path']} ({describe(mine)}, weights "
+            f"{mine['digest']}), so the images would differ"
+        )
+        if not args["force"]:
+            raise ConfigError(f"{message}. Pass the checkpoint that made them, or force=true to draw anyway")
+        print(f"warning: {message}; drawing them anyway (force=true)")
+    return mine
+
+
 @torch.no_grad()
 def from_latents(args: dict, ckpt: dict, generator, out: Path) -> list[Path]:
     """The designs of a latents file (gan/designs.py), each rendered alone: the studio's pixels exactly."""
     data = read_latents(args["latents"])
+    mine = check_identity(args, data, identity(ckpt, args["use_ema"]))
+    data = {**data, "checkpoint": str(args["ckpt_path"]), "generator": mine}  # what the new PNGs carry
     dim, state = ckpt["config"]["model"]["latent_dim"], ckpt["state_dict"]
     (out / "images").mkdir(exist_ok=True)
     written = []
@@ -143,9 +120,9 @@ def from_latents(args: dict, ckpt: dict, generator, out: Path) -> list[Path]:
 def generate(args: dict) -> list[Path]:
     """Images in chunks of `chunk` (constant memory); the grid shows the first MAX_GRID of them, and a
     request larger than that is written as individual images too."""
+    check_args(args)
     from torchvision.utils import make_grid, save_image  # here: the studio imports this module, not these
 
-    check_args(args)
     ckpt = load_checkpoint(args["ckpt_path"])
     generator = load_generator(ckpt, args["use_ema"])
     config, state = ckpt["config"], ckpt["state_dict"]
@@ -163,7 +140,7 @@ def generate(args: dict) -> list[Path]:
     for start in range(0, len(z), args["chunk"]):
         part = slice(start, start + args["chunk"])
         c = None if cond is None else cond[part].to(device)
-        images = ((generator(z[part].to(device), c).float().cpu().clamp(-1, 1) + 1) / 2).clone()
+        images = to_unit(generator(z[part].to(device), c).cpu())
         if start < MAX_GRID:
             grid_images.append(images[: MAX_GRID - start])
         for i, image in enumerate(images if individual else []):
@@ -175,20 +152,13 @@ def generate(args: dict) -> list[Path]:
     return [grid, *written]
 
 
-def parse(argv: list[str], defaults: dict = DEFAULTS) -> dict:
-    """`key=value` arguments over `defaults`; an unknown key is an error (shared by studio and export)."""
-    cli = OmegaConf.to_container(OmegaConf.from_dotlist(argv))
-    unknown = set(cli) - set(defaults)
-    if unknown:
-        raise ConfigError(f"unknown option(s) {sorted(unknown)}; allowed: {sorted(defaults)}")
-    return {**defaults, **cli}
+def parse(argv: list[str]) -> dict:
+    """gan.generate's options: conf/generate.yaml with `argv`'s overrides (`key=value`, Hydra's grammar)."""
+    return arguments("generate", argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        generate(parse(sys.argv[1:] if argv is None else argv))
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
+    run_tool("generate", __doc__, generate, argv)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ without `found_inf` support (fused=false) falls back to one host check per step.
 
 import torch
 
+from gan.errors import ConfigError
+
 NAN_POLICIES = ("stop", "skip", "off")
 
 
@@ -25,6 +27,8 @@ def supports_found_inf(optimizer) -> bool:
 
 class DivergenceGuard:
     def __init__(self, policy: str = "stop", max_loss: float = 1e6):
+        if policy not in NAN_POLICIES:
+            raise ConfigError(f"nan_policy={policy!r}: allowed values are {list(NAN_POLICIES)}")
         self.policy, self.max_loss = policy, max_loss
         self.bad_steps: torch.Tensor | None = None  # on the device, read lazily
         self.first_bad: torch.Tensor | None = None  # iteration of the first bad step, -1 while none

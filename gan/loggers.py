@@ -1,21 +1,56 @@
-"""Logger factories. W&B runs offline unless WANDB_MODE or WANDB_API_KEY (from `.env`) says otherwise.
-`ResumableCSVLogger` keeps a run's metrics history across resumes (Lightning's CSVLogger deletes it)."""
+"""Loggers on one clock: every scalar, image and plot is logged against the iteration (batches trained,
+1-based: the values of the 100th batch, and the FID measured after it, are at iteration 100).
+
+`log_metrics` is the one way metrics reach the loggers (the module's training rows, FID, health), so CSV,
+TensorBoard and W&B share that x-axis. On resume, `resume_at(iteration)` makes each logger keep what was
+logged up to the checkpoint and nothing after it: the CSV drops later rows, TensorBoard purges later
+events, W&B continues the run directory's run id. Lightning's CSVLogger would delete the history instead.
+W&B runs offline unless WANDB_MODE or WANDB_API_KEY (from `.env`) says otherwise.
+"""
 
 import csv
 import os
 import uuid
 from pathlib import Path
 
-from lightning.pytorch.loggers import CSVLogger, WandbLogger
+import torch
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.utilities import rank_zero_only
 
 from gan.callbacks.io import non_essential
 
 
+def log_metrics(trainer, metrics: dict, iteration: int) -> dict[str, float]:
+    """Send `metrics` (floats or 0-d tensors) to every logger at `iteration`, into `trainer.callback_metrics`
+    (progress bar, sweepers, summary.json) and to every callback with an `observe(metrics, iteration)`."""
+    tensors = [v.detach().float().reshape(()) for v in metrics.values() if isinstance(v, torch.Tensor)]
+    read = iter(torch.stack(tensors).tolist() if tensors else [])  # one host sync for the whole row
+    values = {k: next(read) if isinstance(v, torch.Tensor) else float(v) for k, v in metrics.items()}
+    trainer.callback_metrics.update({k: torch.tensor(v) for k, v in values.items()})
+    for logger in trainer.loggers:
+        logger.log_metrics(values, step=iteration)
+    for callback in trainer.callbacks:
+        if hasattr(callback, "observe"):
+            callback.observe(values, iteration)
+    return values
+
+
+def log_image(trainer, key: str, image: torch.Tensor, iteration: int) -> None:
+    """A [C, H, W] image in [0, 1] to the loggers that show images, at `iteration`."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key, [image], step=iteration)
+        elif isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(key, image, iteration)
+
+
 class ResumableCSVWriter(ExperimentWriter):
-    """Appends to the run's metrics.csv: at the first save, rows at or past the first newly logged step (those
-    written after the checkpoint a resumed run starts from) are dropped, every earlier row is kept. A re-run
-    that logs nothing leaves the file as it was."""
+    """Appends to the run's metrics.csv: at the first save, rows past `keep_through` (logged after the
+    checkpoint a resumed run starts from) are dropped, every earlier row is kept; a fresh run (0) starts
+    the file anew. A re-run that logs nothing leaves the file as it was."""
+
+    keep_through = 0
 
     def _check_log_dir_exists(self) -> None:
         self._history: list[dict] | None = None
@@ -25,8 +60,7 @@ class ResumableCSVWriter(ExperimentWriter):
 
     def save(self) -> None:
         if self._history is not None and self.metrics:
-            first_new = min(int(row["step"]) for row in self.metrics)
-            kept = [row for row in self._history if int(float(row["step"])) < first_new]
+            kept = [row for row in self._history if int(float(row["step"])) <= self.keep_through]
             self.metrics = kept + self.metrics
             self.metrics_keys = []
             self._fs.rm_file(self.metrics_file_path)
@@ -39,6 +73,10 @@ class ResumableCSVLogger(CSVLogger):
     """Lightning's CSVLogger that keeps history (see ResumableCSVWriter) and flushes at every checkpoint,
     so the rows on disk always reach the checkpoint a resumed run starts from."""
 
+    @rank_zero_only
+    def resume_at(self, iteration: int) -> None:
+        self.experiment.keep_through = iteration
+
     def after_save_checkpoint(self, checkpoint_callback) -> None:
         self.save()
 
@@ -50,13 +88,47 @@ class ResumableCSVLogger(CSVLogger):
         return self._experiment
 
 
+class ResumableTensorBoardLogger(TensorBoardLogger):
+    """TensorBoard that hides the events a killed run wrote after its checkpoint (`purge_step`) and flushes
+    its events file at every checkpoint."""
+
+    def resume_at(self, iteration: int) -> None:
+        self._kwargs["purge_step"] = iteration + 1  # read when the writer is created, at fit start
+
+    def after_save_checkpoint(self, checkpoint_callback) -> None:
+        if self._experiment is not None:
+            self._experiment.flush()
+
+
+class IterationWandbLogger(WandbLogger):
+    """W&B with the iteration as its step and as every chart's x-axis (`iteration`, by define_metric)."""
+
+    @property
+    def experiment(self):
+        fresh = self._experiment is None
+        run = super().experiment
+        if fresh and rank_zero_only.rank == 0 and getattr(run, "define_metric", None):
+            run.define_metric("iteration")
+            run.define_metric("*", step_metric="iteration", step_sync=True)
+        return run
+
+    @rank_zero_only
+    def log_metrics(self, metrics, step: int | None = None) -> None:
+        if step is None:
+            return self.experiment.log(dict(metrics))
+        self.experiment.log({**metrics, "iteration": step}, step=step)
+
+    def resume_at(self, iteration: int) -> None:
+        """Same run id (made once per run directory); W&B keeps what it has and drops steps logged again."""
+
+
 def wandb_mode() -> str:
     return os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
 
 
 def run_id(save_dir: str) -> str:
     """The run directory's W&B id, made once: a resumed run (same directory, `ckpt_path=auto`) goes on
-    logging into the same W&B run, offline (`wandb sync` merges) or online."""
+    logging into the same W&B run, offline (`wandb sync`) or online."""
     path = Path(save_dir) / "wandb" / "run_id"
     if path.is_file():
         return path.read_text().strip()
@@ -74,7 +146,7 @@ def wandb_logger(
     tags: list[str] | None = None,
     log_model: bool = False,
 ) -> WandbLogger:
-    logger = WandbLogger(
+    logger = IterationWandbLogger(
         save_dir=save_dir,
         id=run_id(save_dir),
         resume="allow",

@@ -11,23 +11,28 @@ about 1000 iterations. `iteration` (batches seen), `d_steps` and `g_steps` are o
 checkpointed.
 """
 
+import logging
 import math
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from torch import nn
 
-from gan.checkpoint import rng_state, set_rng_state
+from gan.cadence import due
+from gan.checkpoint import load_checkpoint, rebuild_config, rng_state, set_rng_state
 from gan.conditioning import condition_input, condition_of, draw_condition
-from gan.errors import ConfigError
-from gan.guard import NAN_POLICIES, DivergenceError, DivergenceGuard
+from gan.errors import instantiate
+from gan.guard import DivergenceError, DivergenceGuard
+from gan.loggers import log_metrics
 from gan.losses import GANLoss
 from gan.priors import sample_latent
+from gan.resume import apply_optimizer_settings
 from gan.step import FeatureTaps, Seen, d_objective, g_objective
 from gan.tricks import Trick
 
 __all__ = ["GANModule", "DivergenceError"]
+log = logging.getLogger(__name__)
 
 
 class GANModule(L.LightningModule):
@@ -42,12 +47,13 @@ class GANModule(L.LightningModule):
         tricks: dict[str, Trick] | None = None,
         image_shape: tuple[int, int, int] = (3, 64, 64),
         classes: list[int] | None = None,
-        num_samples: int = 64,
+        grid_images: int = 64,
         sample_seed: int = 0,
         nan_policy: str = "stop",
         max_loss: float = 1e6,
         channels_last: bool = False,
         compile: bool = False,
+        compile_mode: str = "default",
         config: dict | None = None,
     ):
         super().__init__()
@@ -56,6 +62,7 @@ class GANModule(L.LightningModule):
         self.tricks = nn.ModuleDict(tricks or {})
         for name, trick in self.tricks.items():
             trick._name = name
+            trick.attach(loss)
             trick.setup(generator, discriminator)
         layers = [layer for part in (loss, *self.tricks.values()) for layer in part.feature_layers]
         self.taps = FeatureTaps(discriminator, layers)  # a layer D lacks fails here, at start-up
@@ -63,13 +70,12 @@ class GANModule(L.LightningModule):
         self.config = (
             config  # the resolved run config; saved in checkpoints so `gan.generate` needs nothing else
         )
-        if nan_policy not in NAN_POLICIES:
-            raise ConfigError(f"nan_policy={nan_policy!r}: allowed values are {list(NAN_POLICIES)}")
         self.nan_policy = nan_policy
-        self.guard = DivergenceGuard(nan_policy, max_loss)
-        self.channels_last, self.compile_nets = channels_last, compile
+        self.guard = DivergenceGuard(nan_policy, max_loss)  # checks the policy
+        self.channels_last, self.compile_nets, self.compile_mode = channels_last, compile, compile_mode
         self.iteration = self.d_steps = self.g_steps = 0
-        self._register_fixed_batch(num_samples, sample_seed, image_shape, classes or [])
+        self.logged_at = 0  # iteration of the last training row
+        self._register_fixed_batch(grid_images, sample_seed, image_shape, classes or [])
 
     # ---- components ---------------------------------------------------------------------------------
 
@@ -104,8 +110,16 @@ class GANModule(L.LightningModule):
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
         if self.compile_nets:
-            self.generator.compile()
-            self.discriminator.compile()
+            self.generator.compile(mode=self.compile_mode)
+            self.discriminator.compile(mode=self.compile_mode)
+
+    def on_train_epoch_start(self) -> None:
+        for trick in self.tricks.values():
+            trick.begin_epoch(self.current_epoch)
+
+    def on_train_start(self) -> None:
+        self.logged_at = self.iteration  # a resumed run has nothing new to log at the restored iteration
+        apply_optimizer_settings(self.optimizers(), self._schedulers(), self.optim_cfg, self.iteration)
 
     def configure_optimizers(self):
         opt_g = instantiate(self.optim_cfg["generator"], _convert_="all")(self.generator.parameters())
@@ -162,17 +176,19 @@ class GANModule(L.LightningModule):
         for trick in self.tricks.values():
             trick.after_step(which, loss, self)
 
-    def _optimizer_step(self, opt, loss: torch.Tensor, scheduler, log_grad_norm: str | None) -> None:
+    def _optimizer_step(self, opt, loss: torch.Tensor, scheduler, grad_norm: bool) -> torch.Tensor | None:
+        """Backward, guarded step, scheduler; returns the gradient norm when asked (a log point)."""
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        if log_grad_norm:
+        norm = None
+        if grad_norm:
             params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
             norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
-            self.log(f"train/{log_grad_norm}", norm)
         scaled = getattr(self.trainer.precision_plugin, "scaler", None) is not None
         self.guard.step(opt.optimizer, loss, self.iteration, scaled, opt.step)
         if scheduler is not None:
             scheduler.step()
+        return norm
 
     def training_step(self, batch, batch_idx: int) -> None:
         real, labels = batch
@@ -189,9 +205,7 @@ class GANModule(L.LightningModule):
             self.has_fixed_images.fill_(True)
         step_d = all(t.should_step_d() for t in tricks)
         step_g = all(t.should_step_g() for t in tricks)
-        # when Lightning writes logs, plus the first and each epoch's last batch (plots and short runs)
-        every = self.trainer.log_every_n_steps
-        log_now = (self.iteration + 1) % every == 0 or self.iteration == 0 or self.trainer.is_last_batch
+        log_now = self.is_log_point(self.iteration + 1)
         g_cond = condition_input(self.condition, labels, real)
         d_cond = condition_input(condition_of(self.discriminator), labels, real)
 
@@ -199,13 +213,14 @@ class GANModule(L.LightningModule):
         with torch.set_grad_enabled(step_g):
             fake_seen = self._d_view(self.generator(self.sample_latent(real.shape[0]), g_cond))
         seen = Seen(self._d_view(real), fake_seen, d_cond, self.discriminator, self.taps)
+        row = {}
 
         # ---- D step ----
         d_seen = seen.for_d()
         with torch.set_grad_enabled(step_d):
             d_loss = d_objective(self.loss, tricks, d_seen, penalties=step_d)
         if step_d:
-            self._optimizer_step(opt_d, d_loss, sched_d, "d_grad_norm" if log_now else None)
+            row["train/d_grad_norm"] = self._optimizer_step(opt_d, d_loss, sched_d, log_now)
             self.d_steps += 1
         self._after_step("d", d_loss.detach())
 
@@ -213,49 +228,105 @@ class GANModule(L.LightningModule):
         if step_g:
             self.toggle_optimizer(opt_g)  # D's params stop requiring grad: no wasted D weight gradients
             g_loss = g_objective(self.loss, tricks, seen.for_g(d_seen.targets))
-            self._optimizer_step(opt_g, g_loss, sched_g, "g_grad_norm" if log_now else None)
+            row["train/g_grad_norm"] = self._optimizer_step(opt_g, g_loss, sched_g, log_now)
             self.untoggle_optimizer(opt_g)
             self.g_steps += 1
             self._after_step("g", g_loss.detach())
-            if log_now:
-                self.log("train/g_loss", g_loss.detach(), prog_bar=True)
+            row["train/g_loss"] = g_loss.detach()
 
         self.iteration += 1
-        if log_now:  # only on the iterations Lightning writes out: no per-step logging cost
-            self.log("train/d_loss", d_loss.detach(), prog_bar=True)
-            self._log_details(d_seen.logits("real"), d_seen.logits("fake"), opt_g, opt_d)
-            self._check_divergence()
+        if log_now:  # only at log points: no per-step host sync
+            row["train/d_loss"] = d_loss.detach()
+            self._log_row(row, d_seen.logits("real"), d_seen.logits("fake"), opt_g, opt_d)
 
-    def _check_divergence(self) -> None:
-        """The guard's device-side count, read where the step syncs for logging anyway."""
-        skipped = self.guard.check()
-        if skipped:
-            self.log("train/skipped_steps", float(skipped))
+    def is_log_point(self, iteration: int) -> bool:
+        """Training rows go out every `trainer.log_every_n_steps` iterations, at the first and at each
+        epoch's last (loss plots and short runs)."""
+        return due(iteration, self.trainer.log_every_n_steps, first=1) or self.trainer.is_last_batch
 
     def on_train_end(self) -> None:
         self.guard.check()
+        if self.logged_at != self.iteration:  # stopped between two log points (max_time, a signal)
+            log_metrics(self.trainer, self._counters(), self.iteration)
 
     def _schedulers(self):
         schedulers = self.lr_schedulers()
         return schedulers if isinstance(schedulers, list) else (None, None)
 
-    def _log_details(self, real_logits, fake_logits, opt_g, opt_d) -> None:
-        self.log_dict(
+    def _log_row(self, row: dict, real_logits, fake_logits, opt_g, opt_d) -> None:
+        """One row of training metrics, at this iteration, for every logger (gan/loggers.py)."""
+        row = {k: v for k, v in row.items() if v is not None}
+        row.update(
             {
                 "train/d_real": self.loss.score(real_logits.detach()).mean(),
                 "train/d_fake": self.loss.score(fake_logits.detach()).mean(),
-                "train/iteration": float(self.iteration),
-                "train/d_steps": float(self.d_steps),
-                "train/g_steps": float(self.g_steps),
                 "train/lr_g": opt_g.param_groups[0]["lr"],
                 "train/lr_d": opt_d.param_groups[0]["lr"],
             }
         )
         for name, trick in self.tricks.items():
             for key, value in trick.metrics().items():
-                self.log(f"trick/{name}/{key}", value)
+                row[f"trick/{name}/{key}"] = value
+        skipped = self.guard.check()  # the guard's device-side count, read where this row syncs anyway
+        if skipped:
+            row["train/skipped_steps"] = skipped
+        losses = {k: row[k] for k in ("train/d_loss", "train/g_loss") if k in row}
+        self.log_dict(losses, prog_bar=True, logger=False)  # the progress bar; loggers get the row below
+        log_metrics(self.trainer, {**row, **self._counters()}, self.iteration)
+        self.logged_at = self.iteration
+
+    def _counters(self) -> dict:
+        return {
+            "train/iteration": self.iteration,
+            "train/d_steps": self.d_steps,
+            "train/g_steps": self.g_steps,
+        }
 
     # ---- checkpoint ---------------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: dict, classes: list[int]) -> "GANModule":
+        """The module a resolved config describes (`gan.build.build_module` adds the data's values; every
+        checkpoint carries the result), its loss and tricks checked to fit together."""
+        cfg = OmegaConf.create(config)
+        loss = instantiate(cfg.loss)
+        tricks = {k: instantiate(node) for k, node in (cfg.get("trick") or {}).items() if node is not None}
+        nets = {net: instantiate(cfg.model[net]) for net in ("generator", "discriminator")}
+        loss.check(nets["discriminator"])
+        perf = config.get("perf", {})
+        module = cls(
+            generator=nets["generator"],
+            discriminator=nets["discriminator"],
+            loss=loss,
+            optim=config["optim"],
+            latent_dim=cfg.model.latent_dim,
+            prior=cfg.model.prior,
+            tricks=tricks,
+            image_shape=tuple(config["image_shape"]),
+            classes=classes,
+            grid_images=config.get("grid_images", 64),
+            sample_seed=config.get("seed") or 0,
+            nan_policy=config.get("nan_policy", "stop"),
+            max_loss=config.get("max_loss", 1e6),
+            channels_last=perf.get("channels_last", False),
+            compile=perf.get("compile", False),
+            compile_mode=perf.get("compile_mode", "default"),
+            config=config,
+        )
+        for trick in module.tricks.values():  # named by the module: the messages say trick=<name>
+            trick.check(loss, dict(module.tricks))
+        return module
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, **kwargs) -> "GANModule":
+        """The module of a gan checkpoint, rebuilt from the config inside it (no other argument), in eval
+        mode: `module.generate(z, cond)` draws what `gan.generate` draws."""
+        ckpt = load_checkpoint(checkpoint_path)
+        classes = ckpt["state_dict"]["fixed_labels"].unique().tolist()
+        module = cls.from_config(rebuild_config(ckpt), classes)
+        module.load_state_dict(ckpt["state_dict"])
+        module.on_load_checkpoint(ckpt)
+        return module.to(map_location or "cpu").eval()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["gan"] = {

@@ -1,27 +1,23 @@
 """One training run from a composed config; `train.py` is the command-line entry point."""
 
-import json
 import logging
-import time
+import signal
 import warnings
-from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gan.build import (
-    build_datamodule,
-    build_module,
-    build_trainer,
-    check_resume,
-    git_commit,
-    resolve_ckpt_path,
-)
-from gan.callbacks.interrupt import StoppedBySignal
+from gan.build import build_datamodule, build_module, build_trainer, git_commit, resolve_ckpt_path
+from gan.callbacks.fid import FID
+from gan.callbacks.interrupt import SaveOnSignal, StoppedBySignal
 from gan.errors import ConfigError
+from gan.guard import DivergenceError
 from gan.loggers import finish_wandb
+from gan.resume import check_resume
 from gan.rundir import hold
+from gan.summary import Summary
+from gan.transfer import transfer
 from gan.validate import validate
 
 log = logging.getLogger(__name__)
@@ -52,8 +48,20 @@ def quiet_lightning() -> None:
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         if not any(isinstance(f, DropNoise) for f in logging.getLogger(name).filters):
             logging.getLogger(name).addFilter(DropNoise())
+    # torch.compile on a CPU-only machine: "No CUDA runtime is found" from the C++ extension loader
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     # torch 2.14 deprecates LeafSpec, which Lightning 2.6's internals still build on every fit
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+    # torchmetrics' note that KID and IS keep their features in memory: 5k samples of small features
+    warnings.filterwarnings(
+        "ignore", message=r"Metric `(Kernel Inception Distance|InceptionScore)` will save"
+    )
+    # our rows go out every log_every_n_steps iterations across epochs (gan/loggers.py), however short
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than")
+    # Lightning cannot see that our sampler resumes mid-epoch exactly (gan/data/sampler.py, tested)
+    warnings.filterwarnings(
+        "ignore", message=r"You're resuming from a checkpoint that ended before the epoch"
+    )
 
 
 def sweeping() -> bool:
@@ -68,8 +76,6 @@ def optimising() -> bool:
 def check_metric(cfg: DictConfig, trainer, datamodule) -> None:
     """In a sweep, the metric the sweeper optimises must be logged: else every trial would train, then
     the sweeper fail at the end with no completed trial. The val/* metrics come from the fid callback."""
-    from gan.callbacks.fid import FID
-
     metric = cfg.get("optimized_metric")
     if not (metric and optimising() and str(metric).startswith("val/")):
         return
@@ -98,40 +104,40 @@ def fit(cfg: DictConfig) -> float | None:
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir(cfg))
-    if ckpt_path:
-        check_resume(ckpt_path, module.config, cfg.data.batch_size)
+    if cfg.get("init_from") and not ckpt_path:  # a resume already holds the transferred weights
+        transfer(module, cfg.init_from)
+    resumed_at = check_resume(ckpt_path, module.config, cfg.data.batch_size) if ckpt_path else 0
     trainer = build_trainer(cfg)
     check_metric(cfg, trainer, datamodule)
-    print(f"Run directory: {output_dir(cfg)}", flush=True)
-    start = time.perf_counter()
+    for logger in trainer.loggers:  # each keeps what was logged up to the checkpoint, none after it
+        if hasattr(logger, "resume_at"):
+            logger.resume_at(resumed_at)
+    summary = Summary(output_dir(cfg))
+    for callback in trainer.callbacks:
+        if isinstance(callback, SaveOnSignal):
+            callback.summary = summary
+    if trainer.is_global_zero:
+        print(f"Run directory: {output_dir(cfg)}", flush=True)
     hparams = OmegaConf.to_container(cfg, resolve=True)
     hparams["git_commit"] = git_commit()
     for logger in trainer.loggers:
         logger.log_hyperparams(hparams)
+    status = "failed"
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        status = "finished"
     except StoppedBySignal as stop:
+        status = f"stopped by {signal.Signals(stop.signum).name}, checkpoint saved"
         raise SystemExit(128 + stop.signum) from None
+    except DivergenceError:
+        status = "diverged"
+        raise
     finally:
         finish_wandb()
-    write_summary(Path(output_dir(cfg)), trainer, module, time.perf_counter() - start)
+        if trainer.is_global_zero:
+            summary.write(status, trainer, module)
     metric = cfg.get("optimized_metric")
     value = trainer.callback_metrics.get(metric) if metric else None
     if metric and value is None and optimising():
         log.warning("optimized_metric=%s was not logged (is FID off?); returning None to the sweeper", metric)
     return float(value) if value is not None else None
-
-
-def write_summary(run_dir: Path, trainer, module, seconds: float) -> None:
-    """What `gan.sweep_report` reads: counters, wall time and the last value of every metric."""
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    summary = {
-        "iteration": module.iteration,
-        "d_steps": module.d_steps,
-        "g_steps": module.g_steps,
-        "wall_seconds": seconds,
-        "metrics": metrics,
-        "status": "finished",
-    }
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -7,6 +7,7 @@ left by a killed run (its PID no longer alive on this host) is taken over.
 
 import json
 import os
+import shutil
 import socket
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,13 @@ def holder(lock: Path) -> dict | None:
     if host != socket.gethostname():
         return owner  # cannot check a PID on another machine: assume it is alive
     return owner if pid != os.getpid() and alive(pid) else None
+
+
+def discard_if_empty(run_dir: str | Path) -> None:
+    """A run that failed before writing anything leaves no directory behind (Hydra made it first)."""
+    run_dir = Path(run_dir)
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @contextmanager

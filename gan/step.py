@@ -24,7 +24,14 @@ FEATURES = "features"  # the input of D's last layer: its penultimate features, 
 
 
 def _leaf_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(n, m) for n, m in module.named_modules() if n and not list(m.children())]
+    """Layers without sublayers; a spectral-normed layer is one layer, not its parametrization."""
+    return [
+        (n, m)
+        for n, m in module.named_modules()
+        if n
+        and "parametrizations" not in n.split(".")
+        and not [c for name, c in m.named_children() if name != "parametrizations"]
+    ]
 
 
 def resolve_layer(discriminator: nn.Module, layer: str) -> None:
@@ -133,9 +140,15 @@ def d_objective(loss: GANLoss, tricks: list, seen: Seen, penalties: bool) -> tor
 
 
 def g_objective(loss: GANLoss, tricks: list, seen: Seen) -> torch.Tensor:
-    """G's adversarial loss (unless a trick replaces it) plus every G-side term."""
+    """G's adversarial loss (unless a trick replaces it), on the fakes the tricks select, plus every G-side
+    term."""
     terms = [t.g_penalty(seen) for t in tricks]
     if not any(t.replaces_g_loss for t in tricks):
         real_logits = seen.logits("real") if loss.g_uses_real else None
-        terms.append(loss.g_loss(seen.logits("fake"), seen.targets, real_logits))
+        fake_logits, targets = seen.logits("fake"), seen.targets
+        for trick in tricks:
+            index = trick.g_samples(fake_logits)
+            if index is not None:
+                fake_logits, targets = fake_logits[index], targets.select(index)
+        terms.append(loss.g_loss(fake_logits, targets, real_logits))
     return sum(t for t in terms if t is not None)

@@ -1,7 +1,7 @@
 """Summarise a Hydra multirun: one row per job with its swept values, final/best FID (or last losses),
 iterations and wall time; written as Markdown, a bar chart and a contact sheet of each job's last grid.
 
-    python -m gan.sweep_report logs/train/multiruns/<date>
+    python -m gan.sweep_report logs/train/multiruns/<date>      # or sweep_dir=logs/train/multiruns/<date>
 """
 
 import json
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from gan.cli import run_tool
 from gan.errors import ConfigError
 from gan.rundir import LOCK, holder
 
@@ -53,12 +54,26 @@ def swept_keys(jobs: list[dict]) -> list[str]:
     return [k for k in keys if len({job["overrides"].get(k) for job in jobs}) > 1]
 
 
-def score(job: dict) -> tuple[str, float | None]:
-    metrics = job["summary"].get("metrics", {})
-    for key in ("val/best_fid", "val/fid", "train/g_loss"):
-        if key in metrics:
-            return key, metrics[key]
-    return "", None
+#: what may be charted: sample-quality metrics, comparable across jobs that share the real images and the
+#: feature network. Losses are not (a G loss of 2.3 under BCE and 0.05 under LSGAN say nothing of quality).
+CHARTED = ("val/best_fid", "val/fid")
+#: swept settings that change what a FID is measured against or in which features
+INCOMPARABLE = ("data", "callbacks.fid")
+
+
+def chart_metric(jobs: list[dict]) -> tuple[str | None, str]:
+    """The metric the bar chart shows, or None and why nothing is charted."""
+    finished = [job for job in jobs if job["summary"].get("metrics")]
+    metric = next((m for m in CHARTED if any(m in job["summary"]["metrics"] for job in finished)), None)
+    if metric is None:
+        return None, (
+            "no bar chart: no job logged FID, and losses are not comparable across loss functions and "
+            "tricks (turn FID on to compare jobs)"
+        )
+    swept = [k for k in swept_keys(jobs) if k.startswith(INCOMPARABLE)]
+    if swept:
+        return None, f"no bar chart: FID is not comparable across jobs that sweep {', '.join(swept)}"
+    return metric, ""
 
 
 def fmt(value) -> str:
@@ -86,23 +101,23 @@ def markdown(jobs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def bar_chart(jobs: list[dict], path: Path) -> Path:
+def bar_chart(jobs: list[dict], metric: str, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    jobs = [job for job in jobs if score(job)[1] is not None]  # a failed job has no bar (0 would look best)
+    # a failed job has no bar (0 would look best)
+    jobs = [job for job in jobs if metric in job["summary"].get("metrics", {})]
     keys = swept_keys(jobs) if len(jobs) > 1 else []
     labels = [
         "\n".join(f"{k}={job['overrides'].get(k, '')}" for k in keys) or job["dir"].name for job in jobs
     ]
-    metric = next((score(job)[0] for job in jobs if score(job)[1] is not None), "")
-    values = [score(job)[1] for job in jobs]
+    values = [job["summary"]["metrics"][metric] for job in jobs]
     fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(jobs)), 4))
     ax.bar(range(len(jobs)), values)
     ax.set_xticks(range(len(jobs)), labels, fontsize=7)
-    ax.set_ylabel(metric or "no metric")
+    ax.set_ylabel(metric)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -124,25 +139,32 @@ def contact_sheet(jobs: list[dict], path: Path) -> Path | None:
     return path
 
 
-def report(sweep_dir: str | Path) -> str:
+def report(sweep_dir: str | Path | None) -> str:
+    if not sweep_dir:
+        raise ConfigError("sweep_dir=null: pass the multirun directory, e.g. logs/train/multiruns/<date>")
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(f"{sweep_dir}: no such sweep directory")
     jobs = read_jobs(sweep_dir)
     table = markdown(jobs)
-    (sweep_dir / "report.md").write_text(f"# Sweep {sweep_dir.name}\n\n{table}\n")
-    bar_chart(jobs, sweep_dir / "report.png")
+    metric, why_not = chart_metric(jobs)
+    chart = sweep_dir / "report.png"
+    if metric is not None:
+        bar_chart(jobs, metric, chart)
+        note = f"report.png charts {metric}."
+    else:
+        chart.unlink(missing_ok=True)
+        note = why_not[0].upper() + why_not[1:] + "."
+    (sweep_dir / "report.md").write_text(f"# Sweep {sweep_dir.name}\n\n{table}\n\n{note}\n")
     contact_sheet(jobs, sweep_dir / "contact_sheet.png")
-    return table
+    return f"{table}\n\n{note}"
 
 
-def main() -> None:
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m gan.sweep_report <sweep dir>")
-    try:
-        print(report(sys.argv[1]))
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) == 1 and "=" not in argv[0] and not argv[0].startswith("-"):
+        argv = [f"sweep_dir='{argv[0]}'"]  # the directory alone, as before options existed
+    run_tool("sweep_report", __doc__, lambda args: print(report(args["sweep_dir"])), argv)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,13 @@ class KillAt(L.Callback):
 
 
 class SignalAt(L.Callback):
-    """Send a signal to this process at the start of iteration `iteration` (as a user or scheduler would)."""
+    """Send a signal to this process at the start of iteration `iteration` (as a user or scheduler would),
+    `times` times (2: a second Ctrl-C while the first is being handled)."""
 
-    def __init__(self, iteration: int, sig: str = "SIGTERM"):
-        self.iteration, self.sig = iteration, getattr(signal, sig)
+    def __init__(self, iteration: int, sig: str = "SIGTERM", times: int = 1):
+        self.iteration, self.sig, self.times = iteration, getattr(signal, sig), times
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
         if module.iteration == self.iteration:
-            os.kill(os.getpid(), self.sig)
+            for _ in range(self.times):
+                os.kill(os.getpid(), self.sig)

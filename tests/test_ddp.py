@@ -3,9 +3,12 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
 
 
 def test_ddp_two_processes_on_cpu(tmp_path):
@@ -27,6 +30,7 @@ def test_ddp_two_processes_on_cpu(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert (done.stdout + done.stderr).count("Run directory:") == 1  # rank 0 only
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["gan"]["iteration"] == 2 and ckpt["gan"]["g_steps"] == 2
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())

@@ -1,9 +1,10 @@
-"""A run killed with SIGKILL and resumed ends bit-identical to an uninterrupted run; SIGTERM/SIGINT save
-first; a NaN or exploding loss never reaches the weights; checkpoints are written atomically."""
+"""A run killed with SIGKILL and resumed ends bit-identical to an uninterrupted run, and so do its logs:
+CSV rows, TensorBoard events and sample grids, with FID, health and grids firing before and after the
+checkpoint; SIGTERM/SIGINT save first; a NaN or exploding loss never reaches the weights."""
 
 import csv
 import functools
-import os
+import json
 import signal
 import subprocess
 import sys
@@ -15,10 +16,12 @@ from gan.build import build_module
 from gan.module import DivergenceError
 from tests.conftest import ROOT, fit, smoke
 
+pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
+
 # 4 batches per epoch, 3 epochs = 12 iterations; stateful tricks and scheduler; a checkpoint every iteration
 RUN = [
     "data=synthetic",
-    "data.num_samples=64",
+    "data.dataset_size=64",
     "data.batch_size=16",
     "data.image_size=16",
     "data.channels=1",
@@ -26,14 +29,20 @@ RUN = [
     "model.discriminator.ndf=8",
     "model.discriminator.dropout=0.2",
     "trick=[instance_noise,d_freeze,ema]",
-    "trick.instance_noise.anneal_steps=10",
+    "trick.instance_noise.anneal_iterations=10",
     "optim=adam_decay",
     "trainer.max_epochs=3",
     "trainer.accelerator=cpu",
     "trainer.log_every_n_steps=1",
-    "logger=csv",
-    "callbacks.model_checkpoint.every_n_train_steps=1",
-    "callbacks.fid=null",
+    "logger=[csv,tensorboard]",
+    "callbacks.model_checkpoint.every_n_iterations=1",
+    "callbacks.fid.feature.name=small_conv",
+    "callbacks.fid.num_images=64",
+    "callbacks.fid.batch_size=32",
+    "callbacks.fid.every_n_iterations=2",
+    "callbacks.health.first_check=2",
+    "callbacks.health.every_n_iterations=2",
+    "callbacks.samples.every_n_iterations=2",
     "callbacks.progress_bar=null",
     "seed=3",
 ]
@@ -83,6 +92,30 @@ def metrics_rows(run_dir) -> list[dict]:
         return list(csv.DictReader(file))
 
 
+def tensorboard_events(run_dir) -> dict:
+    """Every scalar and image as TensorBoard shows it: events a resumed run purged are gone."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    scalars = {t: [(e.step, e.value) for e in events.Scalars(t)] for t in events.Tags()["scalars"]}
+    images = {
+        t: [(e.step, e.encoded_image_string) for e in events.Images(t)] for t in events.Tags()["images"]
+    }
+    return {**scalars, **images}
+
+
+def grids(run_dir) -> dict:
+    return {p.name: p.read_bytes() for p in sorted((run_dir / "samples").glob("iter_*.png"))}
+
+
+def assert_same_logs(run_dir, reference) -> None:
+    rows = metrics_rows(run_dir)
+    assert rows == metrics_rows(reference)
+    assert tensorboard_events(run_dir) == tensorboard_events(reference)
+    assert grids(run_dir) == grids(reference)
+
+
 @pytest.mark.parametrize("kill_at", [6, 9], ids=["mid_epoch", "epoch_boundary"])
 def test_sigkill_and_resume_is_bit_identical(kill_at, uninterrupted, tmp_path):
     killed = run(
@@ -96,18 +129,23 @@ def test_sigkill_and_resume_is_bit_identical(kill_at, uninterrupted, tmp_path):
     run(tmp_path, f"ckpt_path={tmp_path}/checkpoints/last.ckpt")
     assert_same_state(uninterrupted, load(tmp_path))
     assert uninterrupted["gan"]["iteration"] == 12
-    # the metrics history survives the resume: the same rows as the uninterrupted run, none twice
+    # the logs survive the resume: the same rows, events and grids as the uninterrupted run, none twice
+    assert_same_logs(tmp_path, uninterrupted["run_dir"])
     rows = metrics_rows(tmp_path)
-    assert rows == metrics_rows(uninterrupted["run_dir"])
     steps = [(row["step"], tuple(k for k, v in row.items() if v)) for row in rows]
     assert len(steps) == len(set(steps))
+    fid_at = [int(row["step"]) for row in rows if row["val/fid"]]
+    assert fid_at == [2, 4, 6, 8, 10, 12]  # on the iteration clock, before and after the checkpoint
+    assert [int(r["step"]) for r in rows if r["health/diversity"]] == fid_at
+    assert [int(r["step"]) for r in rows if r["train/d_loss"]] == list(range(1, 13))
 
 
-def test_rerunning_a_finished_run_keeps_its_metrics(uninterrupted, tmp_path):
+def test_rerunning_a_finished_run_keeps_its_logs(uninterrupted, tmp_path):
     run(tmp_path)
     before = metrics_rows(tmp_path)
     run(tmp_path, "ckpt_path=auto")
-    assert metrics_rows(tmp_path) == before and len(before) == 12  # one row per iteration, kept
+    assert_same_logs(tmp_path, uninterrupted["run_dir"])
+    assert metrics_rows(tmp_path) == before and len([r for r in before if r["train/d_loss"]]) == 12
 
 
 def test_sigkill_and_resume_is_bit_identical_with_relativistic_recipe(tmp_path):
@@ -137,7 +175,7 @@ def test_ckpt_path_auto_resumes_the_run_dir(uninterrupted, tmp_path):
 def test_signal_saves_a_checkpoint_then_stops_and_resumes_exactly(sig, uninterrupted, tmp_path):
     stopped = run(
         tmp_path,
-        "callbacks.model_checkpoint.every_n_train_steps=1000",
+        "callbacks.model_checkpoint.every_n_iterations=500",
         "+callbacks.signal._target_=tests.helpers.SignalAt",
         "+callbacks.signal.iteration=5",
         f"+callbacks.signal.sig={sig}",
@@ -147,6 +185,28 @@ def test_signal_saves_a_checkpoint_then_stops_and_resumes_exactly(sig, uninterru
     assert load(tmp_path)["gan"]["iteration"] == 6  # the iteration in flight finished, then the save
     run(tmp_path, f"ckpt_path={tmp_path}/checkpoints/last.ckpt")
     assert_same_state(uninterrupted, load(tmp_path))
+
+
+def test_a_second_ctrl_c_stops_at_once_in_one_line(tmp_path):
+    stopped = run(
+        tmp_path,
+        "callbacks.model_checkpoint.every_n_iterations=3",
+        "+callbacks.signal._target_=tests.helpers.SignalAt",
+        "+callbacks.signal.iteration=5",
+        "+callbacks.signal.sig=SIGINT",
+        "+callbacks.signal.times=2",
+        check=False,
+    )
+    assert stopped.returncode == 128 + signal.SIGINT and "Traceback" not in stopped.stderr, stopped.stderr
+    said = [line for line in stopped.stdout.splitlines() if "SIGINT" in line]
+    assert said[0].endswith("(Ctrl-C again stops at once, without saving).")
+    assert said[1] == (
+        "Second SIGINT: stopped at iteration 5; nothing saved since; "
+        f"{tmp_path}/checkpoints/last.ckpt is the last periodic checkpoint."
+    )
+    assert len(said) == 2 and load(tmp_path)["gan"]["iteration"] == 3
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "stopped by a second SIGINT" and summary["iteration"] == 5
 
 
 def test_bad_ckpt_path_fails_naming_it(tmp_path):
@@ -177,24 +237,3 @@ def test_nan_skip_policy_counts_and_continues(tmp_path):
     trainer = fit(module, cfg, iterations=2)
     assert module.iteration == 2 and trainer.callback_metrics["train/skipped_steps"] == 4  # 2 D + 2 G
     assert all(torch.equal(a, b) for a, b in zip(d0, module.discriminator.parameters(), strict=True))
-
-
-def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
-    """A write that dies half-way leaves the previous last.ckpt intact."""
-    from lightning.fabric.utilities import cloud_io
-
-    path = tmp_path / "last.ckpt"
-    cloud_io._atomic_save({"step": 1, "w": torch.ones(3)}, path)
-    fs, _ = cloud_io.fsspec.core.url_to_fs(str(path))  # fsspec caches this instance: patch it undoably
-    original_open = fs.open
-
-    def open_then_die(*args, **kwargs):
-        handle = original_open(*args, **kwargs)
-        handle.write(b"partial")
-        raise OSError("killed mid-write")
-
-    monkeypatch.setattr(fs, "open", open_then_die)
-    with pytest.raises(OSError):
-        cloud_io._atomic_save({"step": 2, "w": torch.zeros(3)}, path)
-    assert torch.load(path, weights_only=True)["step"] == 1
-    assert sorted(os.listdir(tmp_path)) == ["last.ckpt"]

@@ -129,7 +129,7 @@ def test_offline_run_on_a_folder_logs_selfsup_fid_and_copying(tmp_path, caplog):
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=3",
         "logger=csv",
-        "callbacks.fid.num_samples=300",
+        "callbacks.fid.num_images=300",
         "callbacks.fid.selfsup.steps=30",
         "callbacks.fid.feature.weights_path=/nonexistent/inception.pth",
         output_dir=tmp_path,

@@ -15,6 +15,8 @@ from gan.run import train
 from gan.studio.server import serve
 from tests.conftest import require, smoke
 
+pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
+
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 

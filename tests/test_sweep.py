@@ -10,6 +10,7 @@ from gan.sweep_report import report
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow
 def test_2x2_multirun_and_report(tmp_path):
     sweep = tmp_path / "sweep"
     done = subprocess.run(
@@ -32,11 +33,12 @@ def test_2x2_multirun_and_report(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     jobs = sorted(p.name for p in sweep.iterdir() if (p / ".hydra").is_dir())
     assert jobs == ["0", "1", "2", "3"]
-    table = report(sweep)
+    table, note = report(sweep).split("\n\n")
     for value in ("trick", "loss", "label_smoothing", "instance_noise", "nonsaturating", "lsgan"):
         assert value in table
     assert len(table.splitlines()) == 2 + 4 and "| 2 |" in table  # 4 rows, 2 iterations each
-    for name in ("report.md", "report.png", "contact_sheet.png"):
+    assert note.startswith("No bar chart: no job logged FID")  # smoke runs have no FID; losses differ
+    for name in ("report.md", "contact_sheet.png"):
         assert (sweep / name).stat().st_size > 0
 
 
@@ -50,6 +52,7 @@ def test_report_of_a_non_sweep_dir_fails_clearly(tmp_path):
 @pytest.mark.parametrize(
     "launcher", ["hydra/launcher=joblib", "hydra/launcher=submitit_slurm", "hparams_search=optuna"]
 )
+@pytest.mark.slow
 def test_launchers_and_sweepers_compose(launcher, tmp_path):
     done = subprocess.run(
         [sys.executable, "train.py", launcher, "--cfg", "hydra"],
@@ -63,6 +66,7 @@ def test_launchers_and_sweepers_compose(launcher, tmp_path):
     assert expected[launcher.split("=")[1]] in done.stdout
 
 
+@pytest.mark.slow
 def test_optuna_sweep_without_fid_fails_before_training(tmp_path):
     done = subprocess.run(
         [
@@ -113,7 +117,29 @@ def test_report_sorts_jobs_numerically_and_leaves_failed_jobs_out_of_the_chart(t
         "bar",
         lambda self, x, h, *a, **k: drawn.append(list(h)) or bar(self, x, h, *a, **k),
     )
-    table = report(tmp_path).splitlines()[2:]
+    table = report(tmp_path).split("\n\n")[0].splitlines()[2:]
     assert [row.split("|")[1].strip() for row in table] == [str(n) for n in range(12)]
     assert table[2].rstrip(" |").endswith("failed") and "| 2e-4 |" in table[2]
     assert drawn == [[100.0 - n for n in range(12) if n != 2]]
+
+
+def test_report_charts_no_losses_and_no_fids_across_feature_spaces(tmp_path):
+    for number, loss in enumerate(["nonsaturating", "lsgan"]):
+        job = tmp_path / "losses" / str(number)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- loss={loss}\n")
+        summary = {"iteration": 10, "wall_seconds": 5.0, "status": "finished"}
+        summary["metrics"] = {"train/g_loss": [2.28, 0.048][number]}
+        (job / "summary.json").write_text(__import__("json").dumps(summary))
+    said = report(tmp_path / "losses")
+    assert "No bar chart: no job logged FID, and losses are not comparable" in said
+    assert not (tmp_path / "losses" / "report.png").exists()
+    assert said.splitlines()[-1] in (tmp_path / "losses" / "report.md").read_text()
+    for number, name in enumerate(["inception", "small_conv"]):
+        job = tmp_path / "features" / str(number)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- callbacks.fid.feature.name={name}\n")
+        summary = {"iteration": 10, "status": "finished", "metrics": {"val/fid": 10.0 + number}}
+        (job / "summary.json").write_text(__import__("json").dumps(summary))
+    said = report(tmp_path / "features")
+    assert "FID is not comparable across jobs that sweep callbacks.fid.feature.name" in said

@@ -1,12 +1,12 @@
 """FID (optionally KID and Inception Score) of G's samples against real images, every
 `every_n_iterations` and at the end of training.
 
-Logs `val/fid` (what ModelCheckpoint or a sweeper monitors), `val/fid_<n>` naming the sample count, and
+Logs `val/fid` (what ModelCheckpoint or a sweeper monitors), `val/fid_<n>` naming `num_images`, and
 `val/best_fid`; with the domain classifier or the self-supervised encoder also `val/precision` and
 `val/recall` (Kynkäänniemi et al.), and `val/copying` (Meehan et al.'s C_T, gan/metrics/copying.py) when the
 data has held-out images.
 Samples come from the sampling generator (EMA weights when that trick is on). Real-image
-statistics are cached on disk per (dataset, preprocessing, size, sample count, feature network), so every
+statistics are cached on disk per (dataset, preprocessing, size, number of images, feature network), so every
 run of a sweep reuses them.
 """
 
@@ -24,12 +24,14 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from gan.callbacks.samples import to_uint8
+from gan.cadence import due
+from gan.loggers import log_metrics
 from gan.metrics.classifier import ClassifierFeatures, domain_classifier
 from gan.metrics.copying import CopyingTest
 from gan.metrics.features import NeedsData
 from gan.metrics.precision_recall import precision_recall
 from gan.metrics.selfsup import SelfSupFeatures, selfsup_encoder
+from gan.pixels import to_uint8
 
 log = logging.getLogger(__name__)
 REAL_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
@@ -78,7 +80,7 @@ class FID(L.Callback):
         self,
         feature: nn.Module | None,
         every_n_iterations: int = 2000,
-        num_samples: int = 5000,
+        num_images: int = 5000,
         batch_size: int = 100,
         kid: bool = False,
         cache_dir: str | None = None,
@@ -89,7 +91,7 @@ class FID(L.Callback):
     ):
         self.feature, self.every_n_iterations = feature, every_n_iterations
         self.is_network = inception_score  # a logits network (Inception's logits_unbiased); None: no IS
-        self.num_samples, self.batch_size, self.kid = num_samples, batch_size, kid
+        self.num_images, self.batch_size, self.kid = num_images, batch_size, kid
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.best_fid = float("inf")
         self.history: list[tuple[int, float]] = []
@@ -97,7 +99,7 @@ class FID(L.Callback):
         self.fid: FrechetInceptionDistance | None = None
         self.kid_metric: KernelInceptionDistance | None = None
         self.is_metric: InceptionScore | None = None
-        self.key = f"val/fid_{num_samples // 1000}k" if num_samples >= 1000 else f"val/fid_{num_samples}"
+        self.key = f"val/fid_{num_images // 1000}k" if num_images >= 1000 else f"val/fid_{num_images}"
         self.precision_recall = precision_recall  # None: on for the domain classifier (cheap features)
         self.classifier_epochs = classifier_epochs
         self.selfsup = dict(selfsup or {})  # settings of gan.metrics.selfsup.selfsup_encoder
@@ -117,9 +119,8 @@ class FID(L.Callback):
             self.precision_recall = self.domain_features
         self.fid = FrechetInceptionDistance(feature=self.feature, reset_real_features=False).to(module.device)
         if self.kid:
-            subset = min(1000, self.num_samples)
             self.kid_metric = KernelInceptionDistance(
-                feature=self.feature, reset_real_features=False, subset_size=subset
+                feature=self.feature, reset_real_features=False, subset_size=self.kid_subset(trainer)
             ).to(module.device)
         if self.is_network is not None:
             self.is_metric = InceptionScore(feature=self.is_network).to(module.device)
@@ -128,6 +129,14 @@ class FID(L.Callback):
     def domain_features(self) -> bool:
         """A feature space trained on this dataset (cheap features): precision/recall and copying on."""
         return isinstance(self.feature, ClassifierFeatures | SelfSupFeatures)
+
+    def kid_subset(self, trainer) -> int:
+        """KID's subset size: 1,000 images (torchmetrics' default) or as many as both sets have."""
+        reals = len(self.reference_set(trainer.datamodule))
+        subset = min(1000, self.num_images, reals)
+        if subset < min(1000, self.num_images) and trainer.is_global_zero:
+            log.info("KID: subsets of %d images (the reference set has %d real images)", subset, reals)
+        return subset
 
     def use_domain_classifier(self, datamodule) -> None:
         """`feature.name=classifier` or `selfsup`; without Inception weights, the classifier on a labelled
@@ -165,7 +174,7 @@ class FID(L.Callback):
             return None
         recipe = {
             "data": dataset_key(datamodule),
-            "n": self.num_samples,
+            "n": self.num_images,
             "feature": getattr(self.feature, "name", type(self.feature).__name__),
             "reference": type(self.reference_set(datamodule)).__name__,
         }
@@ -185,14 +194,14 @@ class FID(L.Callback):
         reals = self.reference_set(datamodule)
         loader = DataLoader(reals, batch_size=self.batch_size, shuffle=True, generator=order)
         for images, _ in loader:
-            images = as_rgb_uint8(images[: self.num_samples - seen].to(device))
+            images = as_rgb_uint8(images[: self.num_images - seen].to(device))
             self.fid.update(images, real=True)
             if self.kid_metric is not None:
                 self.kid_metric.update(images, real=True)
             if self.precision_recall:
                 features.append(self.feature(images).cpu())
             seen += len(images)
-            if seen >= self.num_samples:
+            if seen >= self.num_images:
                 break
         self.real_features = torch.cat(features) if features else None
         if path is not None:
@@ -215,7 +224,7 @@ class FID(L.Callback):
     # ---- evaluation ----
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if self.enabled and module.iteration % self.every_n_iterations == 0:
+        if self.enabled and due(module.iteration, self.every_n_iterations):
             self.evaluate(trainer, module)
 
     def on_train_end(self, trainer, module) -> None:
@@ -255,18 +264,15 @@ class FID(L.Callback):
         copying = self.copying(torch.cat(fake_features)) if self.copying is not None else None
         if copying is not None:
             metrics["val/copying"] = copying
-        # straight to the loggers: FID is rare and must not wait for log_every_n_steps
-        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
+        log_metrics(trainer, metrics, module.iteration)  # straight to the loggers, at this iteration
         self.seconds += time.perf_counter() - start
         return value
 
     def generate(self, module):
         """Samples from their own RNG, so that measuring FID never changes the training trajectory."""
         rng = torch.Generator().manual_seed(module.iteration)
-        for start in range(0, self.num_samples, self.batch_size):
-            n = min(self.batch_size, self.num_samples - start)
+        for start in range(0, self.num_images, self.batch_size):
+            n = min(self.batch_size, self.num_images - start)
             yield as_rgb_uint8(module.generate(*module.draw_inputs(n, generator=rng)))
 
     def state_dict(self) -> dict:

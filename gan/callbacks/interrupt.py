@@ -1,14 +1,18 @@
 """Ctrl-C (SIGINT) and SIGTERM (preemption) finish the current iteration, save `last.ckpt`, and stop.
 
-The checkpoint is taken at a batch boundary, so resuming from it continues exactly where the run stopped.
-`train.py` then exits with 128 + the signal number, as a killed process would.
+The checkpoint is taken at a batch boundary, so resuming from it continues exactly where the run stopped;
+`train.py` then exits with 128 + the signal number, as a killed process would. A second signal before that
+stops at once, without saving, in one line (exit 128 + its number); `summary.json` records either ending.
+A subclass of Lightning's Checkpoint, so it runs after every other callback of the iteration: what they
+log at that iteration is in the checkpoint's logs.
 """
 
 import logging
+import os
 import signal
 from pathlib import Path
 
-import lightning as L
+from lightning.pytorch.callbacks import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -19,26 +23,46 @@ class StoppedBySignal(Exception):
         self.signum = signum
 
 
-class SaveOnSignal(L.Callback):
+class SaveOnSignal(Checkpoint):
     def __init__(self, dirpath: str, signals: tuple[str, ...] = ("SIGINT", "SIGTERM")):
         self.path = Path(dirpath) / "last.ckpt"
         self.signals = [getattr(signal, name) for name in signals]
         self.received: int | None = None
+        self.saved_at: int | None = None
+        self.summary = None  # gan.summary.Summary, set by gan.run: the second signal writes it
         self._previous: dict = {}
 
     def on_train_start(self, trainer, module) -> None:
+        self.trainer, self.module = trainer, module
         for sig in self.signals:
             self._previous[sig] = signal.signal(sig, self._handle)
 
     def _handle(self, signum, frame) -> None:
-        if self.received is not None:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            self.stop_now(signum, name)
         self.received = signum
+        again = "Ctrl-C" if signum == signal.SIGINT else name
         log.warning(
-            "Received %s: saving a checkpoint after this iteration, then stopping "
-            "(press Ctrl-C again to stop without saving).",
-            signal.Signals(signum).name,
+            "Received %s: saving %s when this iteration ends, then stopping (%s again stops at once, "
+            "without saving).",
+            name,
+            self.path,
+            again,
         )
+
+    def stop_now(self, signum: int, name: str) -> None:
+        """The second signal: no more work, one line, the summary, exit."""
+        if self.saved_at is not None:
+            said = f"{self.path} was saved at iteration {self.saved_at}"
+        elif self.path.is_file():
+            said = f"nothing saved since; {self.path} is the last periodic checkpoint"
+        else:
+            said = "nothing saved: there is no checkpoint yet"
+        print(f"Second {name}: stopped at iteration {self.module.iteration}; {said}.", flush=True)
+        if self.summary is not None:
+            self.summary.write(f"stopped by a second {name}", self.trainer, self.module)
+        os._exit(128 + signum)  # at once: no teardown that could take long or print a traceback
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.received is None:
@@ -46,6 +70,7 @@ class SaveOnSignal(L.Callback):
         trainer.save_checkpoint(self.path, weights_only=False)  # the full state; says so, no log line
         for logger in trainer.loggers:  # the metrics up to this checkpoint reach the disk too
             logger.save()
+        self.saved_at = module.iteration
         log.warning(
             "Saved %s at iteration %d; resume with ckpt_path=%s", self.path, module.iteration, self.path
         )

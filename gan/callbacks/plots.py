@@ -1,4 +1,8 @@
-"""Loss (and FID) curves as a PNG in the run dir at the end of training, for users with no dashboard."""
+"""Loss (and FID) curves as a PNG in the run dir at the end of training, for users with no dashboard.
+
+It observes the rows every logger receives (gan/loggers.py `log_metrics`), so its x-axis is the loggers'
+iteration and it holds exactly what was logged: no value is repeated at a later iteration.
+"""
 
 from pathlib import Path
 
@@ -8,23 +12,18 @@ from gan.callbacks.io import non_essential
 
 
 class LossPlot(L.Callback):
-    KEYS = ("train/d_loss", "train/g_loss", "train/d_real", "train/d_fake")
+    KEYS = ("train/d_loss", "train/g_loss", "train/d_real", "train/d_fake", "val/fid")
 
     def __init__(self, path: str):
         self.path = Path(path)
         self.history: dict[str, list[tuple[int, float]]] = {}
 
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if module.iteration % trainer.log_every_n_steps == 0 or module.iteration == 1:
-            self.record(trainer, module)
-
-    def record(self, trainer, module) -> None:
-        for key, value in trainer.callback_metrics.items():
-            if key in self.KEYS or key.startswith("val/fid"):
-                self.history.setdefault(key, []).append((module.iteration, float(value)))
+    def observe(self, metrics: dict[str, float], iteration: int) -> None:
+        for key, value in metrics.items():
+            if key in self.KEYS:
+                self.history.setdefault(key, []).append((iteration, value))
 
     def on_train_end(self, trainer, module) -> None:
-        self.record(trainer, module)
         if trainer.is_global_zero and self.history:
             with non_essential(f"the loss plot {self.path}"):
                 write_plot(self.history, self.path)
@@ -45,7 +44,7 @@ def write_plot(history: dict[str, list[tuple[int, float]]], path: Path) -> Path:
     panels = [
         ("losses", ["train/d_loss", "train/g_loss"]),
         ("D outputs", ["train/d_real", "train/d_fake"]),
-        ("FID", [k for k in history if k == "val/fid"]),
+        ("FID", ["val/fid"]),
     ]
     panels = [(title, [k for k in keys if k in history]) for title, keys in panels]
     panels = [p for p in panels if p[1]]
@@ -53,7 +52,7 @@ def write_plot(history: dict[str, list[tuple[int, float]]], path: Path) -> Path:
     for ax, (title, keys) in zip(axes[0], panels, strict=True):
         for key in keys:
             steps, values = zip(*history[key], strict=True)
-            ax.plot(steps, values, label=key.split("/")[-1])
+            ax.plot(steps, values, label=key.split("/")[-1], marker="o" if len(steps) < 3 else None)
         ax.set_title(title)
         ax.set_xlabel("iteration")
         ax.legend()

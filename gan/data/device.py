@@ -8,11 +8,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+from gan.data.uint8 import UInt8Images
+from gan.pixels import from_uint8
+
 
 def materialize(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """(images, labels, is_uint8) of a whole dataset as tensors; uint8 caches are kept as uint8."""
-    from gan.data.folder import UInt8Images
-
     base, index = dataset, None
     if isinstance(dataset, Subset) and isinstance(dataset.dataset, TensorDataset | UInt8Images):
         base, index = dataset.dataset, torch.as_tensor(dataset.indices)
@@ -48,4 +49,4 @@ class DeviceBatches:
         for k in range(len(order) // self.batch_size):
             index = order[k * self.batch_size : (k + 1) * self.batch_size]
             images = self.images[index]
-            yield (images.float() / 127.5 - 1.0 if self.uint8 else images), self.labels[index]
+            yield (from_uint8(images) if self.uint8 else images), self.labels[index]

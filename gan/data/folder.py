@@ -12,29 +12,14 @@ import hashlib
 import logging
 from pathlib import Path
 
-import numpy as np
-import torch
 from torch.utils.data import Dataset, Subset
 
 from gan.data.base import GANDataModule
 from gan.data.images import list_images, load_or_build_cache, preprocess
+from gan.data.uint8 import UInt8Images
 from gan.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-class UInt8Images(Dataset):
-    """(image in [-1, 1], label) from an NxCxHxW uint8 array (possibly memory-mapped)."""
-
-    def __init__(self, images: np.ndarray, labels: list[int]):
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int):
-        image = torch.from_numpy(np.array(self.images[i], dtype=np.float32))
-        return image / 127.5 - 1.0, self.labels[i]
 
 
 class ImageFolderDataModule(GANDataModule):
@@ -49,37 +34,19 @@ class ImageFolderDataModule(GANDataModule):
         self,
         root: str,
         image_size: int = 64,
-        channels: int = 3,
-        num_classes: int = 0,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        classes: list[int | str] | None = None,
-        normalize: bool = True,
-        on_device: bool = False,
         preprocess: str = "resize_crop",
         crop: int | None = None,
         labels_from_subfolders: bool = False,
         cache_dir: str | None = None,
         strict: bool = False,
         held_out: float = 0.0,
+        **common,
     ):
         self.root = Path(root).expanduser()
         self.labels_from_subfolders = labels_from_subfolders
         if labels_from_subfolders:
             self.class_names = tuple(self._subfolders())
-            num_classes = len(self.class_names)
-        super().__init__(
-            image_size,
-            channels,
-            num_classes,
-            batch_size,
-            num_workers,
-            pin_memory,
-            classes,
-            normalize,
-            on_device,
-        )
+        super().__init__(image_size, **common)
         self.preprocess, self.crop, self.strict = preprocess, crop, strict
         if not 0 <= held_out < 1:
             raise ConfigError(f"data.held_out={held_out}: a fraction of the images, from 0 up to (not) 1")
@@ -197,38 +164,8 @@ class ZapposDataModule(ImageFolderDataModule):
 
     url = "http://vision.cs.utexas.edu/projects/finegrained/utzap50k/ut-zap50k-images-square.zip"
 
-    def __init__(
-        self,
-        root: str,
-        subcategories: list[str],
-        image_size: int = 64,
-        channels: int = 3,
-        num_classes: int = 0,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        normalize: bool = True,
-        on_device: bool = False,
-        preprocess: str = "pad_white",
-        cache_dir: str | None = None,
-        strict: bool = False,
-        held_out: float = 0.0,
-    ):
-        super().__init__(
-            root,
-            image_size,
-            channels,
-            num_classes,
-            batch_size,
-            num_workers,
-            pin_memory,
-            normalize=normalize,
-            on_device=on_device,
-            preprocess=preprocess,
-            cache_dir=cache_dir,
-            strict=strict,
-            held_out=held_out,
-        )
+    def __init__(self, root: str, subcategories: list[str], preprocess: str = "pad_white", **folder):
+        super().__init__(root, preprocess=preprocess, **folder)
         self.subcategories = list(subcategories)
         self.what = (
             f"UT Zappos50K images: unzip {self.url} there (the ut-zap50k-images-square folder or its "

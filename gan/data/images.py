@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -93,13 +94,28 @@ def preprocess(image: Image.Image, kind: str, size: int, crop: int | None = None
     raise ValueError(f"unknown preprocess {kind!r}; choose pad_white, celeba or resize_crop")
 
 
+# Pillow's own warning for images over MAX_IMAGE_PIXELS: `decode` names such files in our one line instead
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def too_large(width: int, height: int) -> str:
+    return (
+        f"{width}x{height} ({width * height / 1e6:.0f} MP) is over the {Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP "
+        "that is safe to decode; skipped (downscale the file to use it)"
+    )
+
+
 def decode(path: Path, channels: int, transform: Callable[[Image.Image], Image.Image]):
     """(HxWxC uint8 array, the file's (width, height)), or the reason the file cannot be used."""
     try:
         with Image.open(path) as image:
+            if image.size[0] * image.size[1] > Image.MAX_IMAGE_PIXELS:
+                return too_large(*image.size)
             image.load()
             size = image.size
             array = np.asarray(transform(to_mode(image, channels)), dtype=np.uint8)
+    except Image.DecompressionBombError:  # over twice the limit: Pillow refuses before we see the size
+        return f"over twice the {Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP safe to decode; skipped (downscale it)"
     except Exception as err:  # PIL raises many types for broken files (and OSError for permissions)
         return f"{type(err).__name__}: {err}"
     return (array[:, :, None] if array.ndim == 2 else array), size

@@ -18,6 +18,7 @@ from torch.utils.data import TensorDataset
 
 from gan.data.base import GANDataModule
 from gan.errors import ConfigError
+from gan.pixels import from_unit
 
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -61,35 +62,19 @@ class MNISTDataModule(GANDataModule):
     torchvision_name = "MNIST"
     domain_fid = True
     class_names = tuple(str(d) for d in range(10))
+    native_channels = 1
     system_dirs: tuple[str, ...] = ()
 
     def __init__(
         self,
         root: str,
         image_size: int = 28,
-        channels: int = 1,
-        num_classes: int = 10,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        classes: list[int | str] | None = None,
-        normalize: bool = True,
-        on_device: bool = False,
         split: str = "train",
         download: bool = True,
         resize: str = "pad",
+        **common,
     ):
-        super().__init__(
-            image_size,
-            channels,
-            num_classes,
-            batch_size,
-            num_workers,
-            pin_memory,
-            classes,
-            normalize,
-            on_device,
-        )
+        super().__init__(image_size, **common)
         if split not in FILES:
             raise ConfigError(f"data.split={split!r}: allowed values are {sorted(FILES)}")
         self.root, self.split, self.download = Path(root), split, download
@@ -133,7 +118,7 @@ class MNISTDataModule(GANDataModule):
         images_path, labels_path = self.locate()
         images = torch.from_numpy(read_idx(images_path).copy()).float()[:, None] / 255.0
         images = fit_to_size(images, self.image_size, self.resize)
-        images = (images * 2 - 1).repeat(1, self.channels, 1, 1)
+        images = from_unit(images).repeat(1, self.channels, 1, 1)
         labels = torch.from_numpy(read_idx(labels_path).astype(np.int64))
         return TensorDataset(images.contiguous(), labels)
 

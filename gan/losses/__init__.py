@@ -22,6 +22,10 @@ class Targets:
     fake: torch.Tensor
     g: torch.Tensor
 
+    def select(self, index: torch.Tensor) -> "Targets":
+        """The targets of the samples at `index` (each field is per sample, shaped like D's output)."""
+        return Targets(self.real[index], self.fake[index], self.g[index])
+
     @classmethod
     def default(cls, like: torch.Tensor) -> "Targets":
         return cls(real=torch.ones_like(like), fake=torch.zeros_like(like), g=torch.ones_like(like))

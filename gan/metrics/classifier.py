@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from gan.data.device import materialize
+from gan.pixels import from_uint8
 
 log = logging.getLogger(__name__)
 NUM_FEATURES = 128
@@ -56,7 +57,7 @@ class ClassifierFeatures(nn.Module):
         self.accuracy, self.name, self.num_features = accuracy, name, NUM_FEATURES
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images[:, : self.channels].float() / 127.5 - 1
+        x = from_uint8(images[:, : self.channels])
         return self.classifier.body(x)
 
     def train(self, mode: bool = True):
@@ -89,7 +90,7 @@ def _fit(train_set, test_set, channels: int, num_classes: int, epochs: int, seed
     model.train()
     for _ in range(epochs):
         for index in torch.randperm(len(images), generator=order)[: steps // epochs * 128].split(128):
-            x = images[index].float() / 127.5 - 1 if uint8 else images[index]
+            x = from_uint8(images[index]) if uint8 else images[index]
             loss = F.cross_entropy(model(x), labels[index])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -99,7 +100,7 @@ def _fit(train_set, test_set, channels: int, num_classes: int, epochs: int, seed
 
 
 def recipe(datamodule, epochs: int, seed: int) -> dict:
-    keys = ("image_size", "channels", "num_classes", "resize", "normalize", "preprocess", "root")
+    keys = ("image_size", "channels", "num_classes", "resize", "pixel_range", "preprocess", "root")
     data = {k: str(getattr(datamodule, k)) for k in keys if hasattr(datamodule, k)}
     return {"type": type(datamodule).__name__, **data, "epochs": epochs, "seed": seed, "version": 2}
 

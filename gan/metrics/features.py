@@ -16,8 +16,24 @@ import os
 import torch
 from torch import nn
 
+from gan.errors import ConfigError
+from gan.pixels import from_uint8
+
 log = logging.getLogger(__name__)
 FID_WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+
+
+_said: set[str] = set()
+
+
+def say_once(message: str, *args) -> None:
+    """A warning once per process and only on rank 0: DDP ranks and the jobs of a sweep share it."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    text = message % args
+    if text not in _said and rank_zero_only.rank == 0:
+        _said.add(text)
+        log.warning(text)
 
 
 def inception(weights_path: str | None = None, features: str = "2048") -> nn.Module | None:
@@ -25,8 +41,10 @@ def inception(weights_path: str | None = None, features: str = "2048") -> nn.Mod
 
     what = "Inception Score (val/is)" if features == "logits_unbiased" else "Inception FID"
     if weights_path and not os.path.isfile(weights_path):
-        log.warning("FID_WEIGHTS=%s is not a file: no %s for this run.", weights_path, what)
+        say_once("FID_WEIGHTS=%s is not a file: no %s for this run.", weights_path, what)
         return None
+    if not weights_path and _said & {"fetch failed"}:
+        return None  # this process already tried the download (a sweep's later jobs): no second try
     try:
         net = NoTrainInceptionV3(
             name="inception-v3-compat",
@@ -34,7 +52,8 @@ def inception(weights_path: str | None = None, features: str = "2048") -> nn.Mod
             feature_extractor_weights_path=weights_path or None,
         )
     except Exception as err:  # offline: torch-fidelity cannot download its weights
-        log.warning(
+        _said.add("fetch failed")
+        say_once(
             "No %s for this run: the weights could not be fetched (%s: %s). Download %s on a "
             "machine with internet and set FID_WEIGHTS=/path/to/that/file in .env.",
             what,
@@ -70,7 +89,7 @@ class SmallConvFeatures(nn.Module):
         self.name = f"small_conv-{num_features}-{seed}"
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images.float() / 127.5 - 1)
+        return self.net(from_uint8(images))
 
     def train(self, mode: bool = True):
         return super().train(False)  # always eval, like torchmetrics' Inception
@@ -109,6 +128,4 @@ def build(
         return small_conv(num_features)
     if name in ("classifier", "selfsup"):
         return NeedsData(name)
-    from gan.errors import ConfigError
-
     raise ConfigError(f"callbacks.fid.feature.name={name!r}: allowed values are {sorted(FEATURES)}")

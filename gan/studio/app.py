@@ -8,13 +8,15 @@ sentence the page shows. A design is `{"z": [...], "label": int | None, "image":
 import base64
 import io
 import json
+import math
 import zipfile
 
 import torch
 
+from gan.checkpoint import has_ema, identity, load_checkpoint, load_generator, model_name
 from gan.conditioning import condition_of
-from gan.designs import as_pixels, between, neighbours, png_bytes, render_one
-from gan.generate import load_checkpoint, load_generator
+from gan.designs import between, neighbours, png_bytes, render_one
+from gan.pixels import as_saved_pixels
 from gan.priors import sample_latent
 
 MAX_COUNT, MAX_STEPS, MAX_SEED = 64, 32, 2**32 - 1
@@ -45,8 +47,9 @@ def fraction(value, name: str) -> float:
 class Studio:
     def __init__(self, ckpt_path: str, use_ema: bool = True):
         ckpt = load_checkpoint(ckpt_path)
-        self.ckpt_path, self.use_ema = ckpt_path, use_ema
+        self.ckpt_path, self.use_ema = ckpt_path, use_ema and has_ema(ckpt)  # what is used, not asked for
         self.generator = load_generator(ckpt, use_ema)
+        self.identity = identity(ckpt, use_ema)
         config, state = ckpt["config"], ckpt["state_dict"]
         self.prior, self.latent_dim = config["model"]["prior"], config["model"]["latent_dim"]
         self.condition = condition_of(self.generator)
@@ -54,7 +57,7 @@ class Studio:
         names = config.get("class_names") or []
         self.class_names = {c: names[c] if c < len(names) else str(c) for c in self.classes}
         self.cond_images = state["fixed_images"] if self.condition == "image" else torch.zeros(0)
-        self.model = config["model"]["generator"]["_target_"].rsplit(".", 2)[-2]
+        self.model = model_name(config)
 
     # ---- what the page needs to know ----------------------------------------------------------------
 
@@ -67,7 +70,7 @@ class Studio:
             "use_ema": self.use_ema,
             "condition": self.condition,
             "classes": [{"id": c, "name": self.class_names[c]} for c in self.classes],
-            "images": [data_url(png_bytes(p)) for p in as_pixels(self.cond_images)]
+            "images": [data_url(png_bytes(p)) for p in as_saved_pixels(self.cond_images)]
             if self.cond_images.ndim == 4
             else [],
             "limits": {"count": MAX_COUNT, "steps": MAX_STEPS, "seed": MAX_SEED},
@@ -137,8 +140,9 @@ class Studio:
     def parse(self, design) -> tuple[torch.Tensor, dict]:
         if not isinstance(design, dict) or not isinstance(design.get("z"), list):
             raise BadRequest("a design needs its latent vector z (pick one on the page)")
-        if len(design["z"]) != self.latent_dim or not all(isinstance(v, int | float) for v in design["z"]):
-            raise BadRequest(f"a design's z must be {self.latent_dim} numbers")
+        numbers = all(isinstance(v, int | float) and math.isfinite(v) for v in design["z"])
+        if len(design["z"]) != self.latent_dim or not numbers:
+            raise BadRequest(f"a design's z must be {self.latent_dim} finite numbers")
         z = torch.tensor(design["z"], dtype=torch.float32)
         return z, self.conditions(1, design.get("label"), design.get("image"))[0]
 
@@ -155,7 +159,7 @@ class Studio:
         """The page's pictures, one batch; downloads are re-rendered one by one (`render_one`)."""
         c = [self.tensor(cond) for cond in conds]
         cond = None if c[0] is None else torch.stack(c)
-        pixels = as_pixels(self.generator(z, cond))
+        pixels = as_saved_pixels(self.generator(z, cond))
         return [
             {**self.normal(zi, ci), "src": data_url(png_bytes(p))}
             for zi, ci, p in zip(z, conds, pixels, strict=True)
@@ -164,6 +168,7 @@ class Studio:
     def latents_file(self, designs: list[dict]) -> dict:
         return {
             "checkpoint": self.ckpt_path,
+            "generator": self.identity,
             "use_ema": self.use_ema,
             "prior": self.prior,
             "latent_dim": self.latent_dim,

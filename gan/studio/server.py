@@ -1,4 +1,5 @@
-"""The studio's web server: one HTML page and a small JSON API, on Python's standard library.
+"""Explore a trained generator's designs in the browser: the studio's web server (one HTML page and a small
+JSON API, on Python's standard library).
 
     python -m gan.studio ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt [port=7860] [use_ema=true]
 
@@ -6,18 +7,23 @@ Then open http://127.0.0.1:7860. It binds to 127.0.0.1 (this machine only) unles
 """
 
 import json
-import sys
 import threading
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from gan.cli import run_tool
 from gan.errors import ConfigError
-from gan.generate import parse
 from gan.studio.app import BadRequest, Studio
 
-DEFAULTS = {"ckpt_path": None, "port": 7860, "host": "127.0.0.1", "use_ema": True}
+MAX_BODY = 4_000_000  # bytes: 256 designs of 512-d latents fit many times over
+
+
+def refuse_constant(name: str):
+    raise BadRequest(f"{name} is not a number the studio accepts (standard JSON numbers only)")
+
+
 PAGE = Path(__file__).with_name("page.html")
 
 
@@ -48,7 +54,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path not in routes:
             return self.reply_json({"error": f"no action at {self.path}"}, HTTPStatus.NOT_FOUND)
         try:
-            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            request = self.read_json()
             if not isinstance(request, dict):
                 raise BadRequest("the request must be a JSON object")
             with self.lock:
@@ -63,8 +69,17 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(HTTPStatus.OK, result, kind)
         self.reply_json(result)
 
+    def read_json(self):
+        """The request body as JSON: a bounded size, standard JSON only (no NaN or Infinity)."""
+        length = self.headers.get("Content-Length") or "0"
+        if not length.isdigit():
+            raise BadRequest(f"Content-Length must be a whole number of bytes, not {length!r}")
+        if int(length) > MAX_BODY:
+            raise BadRequest(f"the request is {int(length)} bytes; at most {MAX_BODY} are accepted")
+        return json.loads(self.rfile.read(int(length)) or b"{}", parse_constant=refuse_constant)
+
     def reply_json(self, data: dict, status: HTTPStatus = HTTPStatus.OK) -> None:
-        self.reply(status, json.dumps(data).encode(), "application/json")
+        self.reply(status, json.dumps(data, allow_nan=False).encode(), "application/json")
 
     def reply(self, status: HTTPStatus, body: bytes, kind: str) -> None:
         self.send_response(status)
@@ -92,10 +107,7 @@ def serve(args: dict) -> ThreadingHTTPServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        server = serve(parse(sys.argv[1:] if argv is None else argv, DEFAULTS))
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
+    server = run_tool("studio", __doc__, serve, argv)
     host, port = server.server_address[:2]
     studio = server.RequestHandlerClass.studio
     print(f"Studio for {studio.ckpt_path} at http://{host}:{port} (Ctrl+C stops)", flush=True)

@@ -4,8 +4,10 @@ A trick is an `nn.Module`, so its buffers (schedules, running means, EMA weights
 travel in every checkpoint without extra code. Hooks, in the order they are called (setup once, the rest
 per iteration); `seen` is gan.step.Seen, the batch exactly as D sees it:
 
-    setup(G, D)                 once, when GANModule is built
-    begin_iteration(i)          once per batch, before anything else
+    attach(loss)                once, when GANModule is built: the run's loss, read as `self.gan_loss`
+    setup(G, D)                 once, right after
+    begin_epoch(epoch)          at the start of every epoch (also a resumed one), `self.epoch`
+    begin_iteration(i)          once per batch, before anything else, `self.iteration`
     sample_latent(z)            the noise G receives
     should_step_d() / should_step_g()   whether that network updates this iteration
     d_input(x)                  how D sees a batch: applied once per iteration to the real batch and to G's
@@ -13,6 +15,7 @@ per iteration); `seen` is gan.step.Seen, the batch exactly as D sees it:
     targets(t)                  the label targets (real, fake, G's) for losses that use them
     d_penalty(seen)             a term added to D's loss (seen.fake is detached)
     g_penalty(seen)             a term added to G's loss (seen.fake carries G's graph)
+    g_samples(fake_logits)      which fakes count in G's adversarial loss (an index; None: all of them)
     after_step(which, loss, module)     after each optimizer step ("d" or "g"), or each skipped D step
     sampling_generator(G, module)       the generator to draw samples and FID from (EMA swaps in its copy)
     metrics()                   values logged as trick/<name>/<key>
@@ -50,8 +53,19 @@ class Trick(nn.Module):
     def name(self) -> str:
         return getattr(self, "_name", type(self).__name__)
 
+    gan_loss: GANLoss | None = None
+    epoch: int = 0
+    iteration: int = 0
+
+    def attach(self, loss: GANLoss) -> None:
+        """Called once when GANModule is built, before `setup`: the run's loss, for tricks that use it."""
+        self.gan_loss = loss
+
     def setup(self, generator: nn.Module, discriminator: nn.Module) -> None:
         """Called once when GANModule is built (EMA copies G, historical averaging keeps both means)."""
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def begin_iteration(self, iteration: int) -> None:
         self.iteration = iteration
@@ -75,6 +89,10 @@ class Trick(nn.Module):
         return None
 
     def g_penalty(self, seen) -> torch.Tensor | None:
+        return None
+
+    def g_samples(self, fake_logits: torch.Tensor) -> torch.Tensor | None:
+        """Indices of the fakes whose terms enter G's adversarial loss (top-k training); None: all."""
         return None
 
     def after_step(self, which: str, loss: torch.Tensor, module: nn.Module) -> None:

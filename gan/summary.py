@@ -1,0 +1,26 @@
+"""`summary.json` in the run directory: how the run ended, its counters, wall time and the last value of
+every metric; what `gan.sweep_report` reads. Written atomically, or skipped with one line (a full disk)."""
+
+import json
+import time
+from pathlib import Path
+
+from gan.callbacks.io import non_essential, write_text
+
+
+class Summary:
+    def __init__(self, run_dir: str | Path):
+        self.path, self.start = Path(run_dir) / "summary.json", time.perf_counter()
+
+    def write(self, status: str, trainer=None, module=None) -> None:
+        metrics = trainer.callback_metrics if trainer is not None else {}
+        summary = {
+            "status": status,
+            "iteration": getattr(module, "iteration", 0),
+            "d_steps": getattr(module, "d_steps", 0),
+            "g_steps": getattr(module, "g_steps", 0),
+            "wall_seconds": time.perf_counter() - self.start,
+            "metrics": {k: float(v) for k, v in metrics.items() if v.numel() == 1},
+        }
+        with non_essential(str(self.path)):
+            write_text(self.path, json.dumps(summary, indent=1))
