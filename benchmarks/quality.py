@@ -12,6 +12,7 @@ on a quiet machine: every run gets the same wall time, so anything else running 
 
 import argparse
 import datetime
+import math
 import os
 import platform
 import statistics
@@ -49,23 +50,29 @@ RUNS = {  # name: overrides of `python train.py`, on top of the dataset's
 }
 
 
-# ---- the plain loop: the classic 32 px DCGAN, BCE, Adam 2e-4/0.5, batch 64, reals padded 28 -> 32 ----
+# ---- the plain loop: the classic DCGAN, BCE, Adam 2e-4/0.5, batch 64 (Fashion-MNIST: padded 28 -> 32) ----
 
 
-def plain_nets(channels: int = 1, nz: int = 100) -> tuple[nn.Module, nn.Module]:
+def plain_nets(channels: int = 1, nz: int = 100, size: int = 32) -> tuple[nn.Module, nn.Module]:
+    """The classic DCGAN at 32 px (256-128-64 channels), one block more per doubling (64 px: 512-...-64)."""
+
     def up(i, o):
         return [nn.ConvTranspose2d(i, o, 4, 2, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU(True)]
 
     def down(i, o):
         return [nn.Conv2d(i, o, 4, 2, 1, bias=False), nn.BatchNorm2d(o), nn.LeakyReLU(0.2, True)]
 
+    depth = int(math.log2(size)) - 3  # hidden blocks: 2 at 32 px
+    top = 64 << depth
     g = nn.Sequential(
-        nn.ConvTranspose2d(nz, 256, 4, 1, 0, bias=False), nn.BatchNorm2d(256), nn.ReLU(True),
-        *up(256, 128), *up(128, 64), nn.ConvTranspose2d(64, channels, 4, 2, 1, bias=False), nn.Tanh(),
+        nn.ConvTranspose2d(nz, top, 4, 1, 0, bias=False), nn.BatchNorm2d(top), nn.ReLU(True),
+        *(layer for k in range(depth) for layer in up(top >> k, top >> (k + 1))),
+        nn.ConvTranspose2d(64, channels, 4, 2, 1, bias=False), nn.Tanh(),
     )  # fmt: skip
     d = nn.Sequential(
         nn.Conv2d(channels, 64, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),
-        *down(64, 128), *down(128, 256), nn.Conv2d(256, 1, 4, 1, 0, bias=False), nn.Flatten(0),
+        *(layer for k in range(depth) for layer in down(64 << k, 64 << (k + 1))),
+        nn.Conv2d(top, 1, 4, 1, 0, bias=False), nn.Flatten(0),
     )  # fmt: skip
     for m in [*g.modules(), *d.modules()]:
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
@@ -78,7 +85,7 @@ def plain_nets(channels: int = 1, nz: int = 100) -> tuple[nn.Module, nn.Module]:
 
 def plain_loop(reals: torch.Tensor, budget: float, seed: int = 0) -> tuple[nn.Module, int]:
     torch.manual_seed(seed)
-    g, d = plain_nets(reals.shape[1])
+    g, d = plain_nets(reals.shape[1], size=reals.shape[-1])
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     bce, iterations, start = F.binary_cross_entropy_with_logits, 0, time.perf_counter()

@@ -80,7 +80,8 @@ def check_metric(cfg: DictConfig, trainer, datamodule) -> None:
     if not (metric and optimising() and str(metric).startswith("val/")):
         return
     fid = next((c for c in trainer.callbacks if isinstance(c, FID)), None)
-    if fid is None or not (fid.enabled or getattr(datamodule, "domain_fid", False)):
+    offline = getattr(datamodule, "domain_fid", False) or getattr(datamodule, "selfsup_fid", False)
+    if fid is None or not (fid.enabled or offline):
         why = "callbacks.fid=null" if fid is None else "no Inception weights"
         raise ConfigError(
             f"optimized_metric={metric} needs FID, which is off for this run ({why}): set FID_WEIGHTS in "

@@ -80,7 +80,8 @@ def test_shared_shoes_as_sneakers_and_heels(shoes, tmp_path):
     for name, size in (("sneakers", 64), ("heels", 256)):
         dm = instantiate(make_cfg(f"data={name}", f"data.root={shoes}", output_dir=tmp_path).data)
         images, _ = batch_of(dm)
-        assert images.shape[1:] == (3, size, size) and len(dm.train_set) == 1190
+        assert images.shape[1:] == (3, size, size)
+        assert len(dm.train_set) + len(dm.held_out_dataset()) == 1190  # data.held_out: ~10% never trained on
         assert images[:, :, 0, 0].mean() > 0.9  # the white catalog background survives padding
 
 
@@ -104,7 +105,7 @@ def test_zappos_tree_picks_subcategory(shoes, tmp_path):
 def test_celeba_crop_scales_to_small_images(faces, tmp_path):
     dm = instantiate(make_cfg("data=celeba", f"data.root={faces}", output_dir=tmp_path).data)
     images, _ = batch_of(dm)
-    assert images.shape == (64, 3, 64, 64) and len(dm.train_set) == 1000
+    assert images.shape == (64, 3, 64, 64) and len(dm.train_set) + len(dm.held_out_dataset()) == 1000
 
 
 def test_missing_and_empty_roots_name_the_path(tmp_path):

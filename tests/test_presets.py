@@ -43,6 +43,7 @@ FROM_DATAMODULE = ("data.num_classes", "data.channels")
 ADDED = {
     "perf.precision": (None, "issue 24: null keeps trainer.precision"),
     "perf.compile_mode": ("default", "issue 24: torch.compile's mode, used only with perf.compile=true"),
+    "data.held_out": (0.1, "issue 22: folders keep ~10% of their files out of training for val/copying"),
 }
 
 

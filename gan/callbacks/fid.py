@@ -2,7 +2,9 @@
 `every_n_iterations` and at the end of training.
 
 Logs `val/fid` (what ModelCheckpoint or a sweeper monitors), `val/fid_<n>` naming `num_images`, and
-`val/best_fid`; with the domain classifier also `val/precision` and `val/recall` (Kynkäänniemi et al.).
+`val/best_fid`; with the domain classifier or the self-supervised encoder also `val/precision` and
+`val/recall` (Kynkäänniemi et al.), and `val/copying` (Meehan et al.'s C_T, gan/metrics/copying.py) when the
+data has held-out images.
 Samples come from the sampling generator (EMA weights when that trick is on). Real-image
 statistics are cached on disk per (dataset, preprocessing, size, number of images, feature network), so every
 run of a sweep reuses them.
@@ -25,8 +27,10 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from gan.cadence import due
 from gan.loggers import log_metrics
 from gan.metrics.classifier import ClassifierFeatures, domain_classifier
+from gan.metrics.copying import CopyingTest
 from gan.metrics.features import NeedsData
 from gan.metrics.precision_recall import precision_recall
+from gan.metrics.selfsup import SelfSupFeatures, selfsup_encoder
 from gan.pixels import to_uint8
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,15 @@ def as_rgb_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.repeat(1, 3, 1, 1) if images.shape[1] == 1 else images
 
 
+FALLBACK = {
+    "classifier": "val/fid uses a classifier trained on this dataset "
+    "(comparable between runs of this project only)",
+    "selfsup": "val/fid and the other val/ metrics use the features of a self-supervised encoder trained on "
+    "this folder's training images (a domain distance, not an Inception FID: comparable between runs of "
+    "this project on the same data only)",
+}
+
+
 class FID(L.Callback):
     def __init__(
         self,
@@ -74,6 +87,7 @@ class FID(L.Callback):
         inception_score: nn.Module | None = None,
         precision_recall: bool | None = None,
         classifier_epochs: int = 4,
+        selfsup: dict | None = None,
     ):
         self.feature, self.every_n_iterations = feature, every_n_iterations
         self.is_network = inception_score  # a logits network (Inception's logits_unbiased); None: no IS
@@ -88,7 +102,9 @@ class FID(L.Callback):
         self.key = f"val/fid_{num_images // 1000}k" if num_images >= 1000 else f"val/fid_{num_images}"
         self.precision_recall = precision_recall  # None: on for the domain classifier (cheap features)
         self.classifier_epochs = classifier_epochs
+        self.selfsup = dict(selfsup or {})  # settings of gan.metrics.selfsup.selfsup_encoder
         self.real_features: torch.Tensor | None = None
+        self.copying: CopyingTest | None = None
         self._reference = None
 
     @property
@@ -100,7 +116,7 @@ class FID(L.Callback):
         if not self.enabled:
             return  # the feature factory already said why, once
         if self.precision_recall is None:
-            self.precision_recall = isinstance(self.feature, ClassifierFeatures)
+            self.precision_recall = self.domain_features
         self.fid = FrechetInceptionDistance(feature=self.feature, reset_real_features=False).to(module.device)
         if self.kid:
             self.kid_metric = KernelInceptionDistance(
@@ -108,6 +124,11 @@ class FID(L.Callback):
             ).to(module.device)
         if self.is_network is not None:
             self.is_metric = InceptionScore(feature=self.is_network).to(module.device)
+
+    @property
+    def domain_features(self) -> bool:
+        """A feature space trained on this dataset (cheap features): precision/recall and copying on."""
+        return isinstance(self.feature, ClassifierFeatures | SelfSupFeatures)
 
     def kid_subset(self, trainer) -> int:
         """KID's subset size: 1,000 images (torchmetrics' default) or as many as both sets have."""
@@ -118,22 +139,27 @@ class FID(L.Callback):
         return subset
 
     def use_domain_classifier(self, datamodule) -> None:
-        """`feature.name=classifier`, or no Inception weights on a labelled small-image dataset."""
-        wanted = isinstance(self.feature, NeedsData)
-        fallback = self.feature is None and getattr(datamodule, "domain_fid", False)
-        if not (wanted or fallback):
+        """`feature.name=classifier` or `selfsup`; without Inception weights, the classifier on a labelled
+        small-image dataset and the self-supervised encoder on an image folder."""
+        kind = self.feature.name if isinstance(self.feature, NeedsData) else None
+        if self.feature is None and getattr(datamodule, "domain_fid", False):
+            kind = "classifier"
+        elif self.feature is None and getattr(datamodule, "selfsup_fid", False):
+            kind = "selfsup"
+        if kind is None:
             return
-        if fallback:
-            log.info(
-                "FID: no Inception weights, so val/fid uses a classifier trained on this dataset "
-                "(comparable between runs of this project only)"
-            )
+        if self.feature is None:
+            log.info("FID: no Inception weights, so %s", FALLBACK[kind])
         cache = self.cache_dir.parent if self.cache_dir else None
-        self.feature = domain_classifier(datamodule, cache, epochs=self.classifier_epochs)
+        if kind == "selfsup":
+            self.feature = selfsup_encoder(datamodule, cache, **self.selfsup)
+        else:
+            self.feature = domain_classifier(datamodule, cache, epochs=self.classifier_epochs)
 
     def reference_set(self, datamodule):
-        """The real images to compare with: a held-out split for the domain classifier, else training's.
-        Built once: the held-out split is read from disk."""
+        """The real images to compare with: a held-out split for the domain classifier, else training's
+        (the self-supervised encoder's folders hold out ~10%: too few for a covariance). Built once: the
+        held-out split is read from disk."""
         if self._reference is None:
             held_out = None
             if isinstance(self.feature, ClassifierFeatures):
@@ -183,6 +209,18 @@ class FID(L.Callback):
             torch.save({name: getattr(self.fid, name) for name in REAL_STATES}, path)
         return False
 
+    def copying_test(self, datamodule, device) -> CopyingTest | None:
+        """C_T's references: features of every training image and of the held-out images."""
+        held_out = datamodule.held_out_dataset() if self.domain_features else None
+        if held_out is None or len(held_out) == 0:
+            return None
+        train, test = (self.features_of(d, device) for d in (datamodule.train_set, held_out))
+        return CopyingTest(train, test)
+
+    def features_of(self, dataset, device) -> torch.Tensor:
+        loader = DataLoader(dataset, batch_size=max(self.batch_size, 500))
+        return torch.cat([self.feature(as_rgb_uint8(images.to(device))).cpu() for images, _ in loader])
+
     # ---- evaluation ----
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
@@ -198,6 +236,7 @@ class FID(L.Callback):
         start = time.perf_counter()
         if int(self.fid.real_features_num_samples) == 0:
             self.load_real(trainer.datamodule, module.device)
+            self.copying = self.copying_test(trainer.datamodule, module.device)
         self.fid.reset()
         for extra in (self.kid_metric, self.is_metric):
             if extra is not None:
@@ -205,7 +244,7 @@ class FID(L.Callback):
         fake_features = []
         for images in self.generate(module):
             self.fid.update(images, real=False)
-            if self.precision_recall:
+            if self.precision_recall or self.copying is not None:
                 fake_features.append(self.feature(images).cpu())
             if self.kid_metric is not None:
                 self.kid_metric.update(images, real=False)
@@ -222,6 +261,9 @@ class FID(L.Callback):
         if self.precision_recall and self.real_features is not None:
             p, r = precision_recall(self.real_features, torch.cat(fake_features))
             metrics.update({"val/precision": p, "val/recall": r})
+        copying = self.copying(torch.cat(fake_features)) if self.copying is not None else None
+        if copying is not None:
+            metrics["val/copying"] = copying
         log_metrics(trainer, metrics, module.iteration)  # straight to the loggers, at this iteration
         self.seconds += time.perf_counter() - start
         return value

@@ -145,6 +145,8 @@ class ZeroOne(Dataset):
 
 
 def dataset_labels(dataset: Dataset) -> torch.Tensor:
+    if isinstance(dataset, Subset):
+        return dataset_labels(dataset.dataset)[torch.as_tensor(dataset.indices, dtype=torch.long)]
     if hasattr(dataset, "labels"):
         return torch.as_tensor(dataset.labels)
     if hasattr(dataset, "tensors"):

@@ -8,10 +8,11 @@ a JPEG again.
     python train.py data=sneakers data.root=/data/ut-zap50k-images-square
 """
 
+import hashlib
 import logging
 from pathlib import Path
 
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from gan.data.base import GANDataModule
 from gan.data.images import list_images, load_or_build_cache, preprocess
@@ -26,6 +27,8 @@ class ImageFolderDataModule(GANDataModule):
     subfolder a class."""
 
     what = "image files (.jpg, .png, ...), in any subfolders"
+    #: no labels: offline, FID falls back to a self-supervised encoder's features (gan/metrics/selfsup.py)
+    selfsup_fid = True
 
     def __init__(
         self,
@@ -36,6 +39,7 @@ class ImageFolderDataModule(GANDataModule):
         labels_from_subfolders: bool = False,
         cache_dir: str | None = None,
         strict: bool = False,
+        held_out: float = 0.0,
         **common,
     ):
         self.root = Path(root).expanduser()
@@ -44,6 +48,10 @@ class ImageFolderDataModule(GANDataModule):
             self.class_names = tuple(self._subfolders())
         super().__init__(image_size, **common)
         self.preprocess, self.crop, self.strict = preprocess, crop, strict
+        if not 0 <= held_out < 1:
+            raise ConfigError(f"data.held_out={held_out}: a fraction of the images, from 0 up to (not) 1")
+        self.held_out = held_out  # a fraction of the files that training never sees (val/copying)
+        self._held_out_set: Dataset | None = None
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.cache_hit: bool | None = None
         self.bad_files: dict[str, str] = {}
@@ -87,14 +95,48 @@ class ImageFolderDataModule(GANDataModule):
         self.bad_files = {**self.unlisted, **self.bad_files}
         self.report_bad_files()
         labels = [self.label_of(files[i]) for i in kept]
+        dataset = UInt8Images(images, labels)
+        held = [k for k, i in enumerate(kept) if self.is_held_out(files[i])]
+        if held:
+            chosen = set(held)
+            self._held_out_set = Subset(dataset, held)
+            dataset = Subset(dataset, [k for k in range(len(kept)) if k not in chosen])
         log.info(
-            "%s: %d images from %s (%s)",
+            "%s: %d images from %s (%s)%s",
             type(self).__name__,
             len(kept),
             self.root,
             "cache hit" if self.cache_hit else "decoded",
+            f"; {len(held)} held out of training (data.held_out={self.held_out})" if held else "",
         )
-        return UInt8Images(images, labels)
+        return dataset
+
+    def setup(self, stage: str | None = None) -> None:
+        try:
+            super().setup(stage)
+        except ConfigError as err:
+            if self._held_out_set is None:
+                raise
+            raise ConfigError(
+                f"{err}, after holding out {len(self._held_out_set)} for data.held_out={self.held_out}: "
+                "lower data.held_out or data.batch_size"
+            ) from None
+
+    def is_held_out(self, path: Path) -> bool:
+        """A fixed share of the files, chosen by a hash of their path under `root`: the same files in every
+        run and seed, and adding files to the folder never moves one across the split."""
+        if self.held_out <= 0:
+            return False
+        digest = hashlib.sha1(str(path.relative_to(self.root)).encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < self.held_out
+
+    def held_out_dataset(self) -> Dataset | None:
+        """The `data.held_out` share of the files, never trained on; None when data.held_out=0."""
+        if self.held_out <= 0:
+            return None
+        if self.train_set is None and self._held_out_set is None:
+            self.build_dataset()
+        return self.prepare(self._held_out_set) if self._held_out_set is not None else None
 
     def report_bad_files(self) -> None:
         if not self.bad_files:

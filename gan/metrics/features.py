@@ -6,7 +6,8 @@ Its weights come from FID_WEIGHTS (a local weights-inception-2015-12-05-6726825d
 `small_conv` is a fixed random conv net for tests and quick relative comparisons, never for papers.
 `classifier` is a domain classifier trained on the run's own dataset (gan/metrics/classifier.py); it needs
 the data, so the FID callback builds it at setup. It is also the fallback for labelled small-image datasets
-when the Inception weights are missing.
+when the Inception weights are missing. `selfsup` is an encoder trained without labels on the run's training
+images (gan/metrics/selfsup.py), built the same way: the fallback for image folders.
 """
 
 import logging
@@ -99,15 +100,19 @@ def small_conv(num_features: int = 64, seed: int = 0) -> nn.Module:
 
 
 class NeedsData(nn.Module):
-    """A placeholder the FID callback replaces by the domain classifier once the datamodule exists."""
+    """A placeholder the FID callback replaces by the domain classifier (or the self-supervised encoder)
+    once the datamodule exists."""
 
-    name = "classifier"
+    def __init__(self, name: str = "classifier"):
+        super().__init__()
+        self.name = name
 
 
 FEATURES = {
     "inception": "the standard FID Inception-v3 pool features",
     "small_conv": "a fixed random conv net",
     "classifier": "a classifier trained on the dataset (offline domain FID)",
+    "selfsup": "an encoder trained self-supervised on the training images (offline, any folder)",
 }
 
 
@@ -121,6 +126,6 @@ def build(
         return inception(weights_path, features="logits_unbiased")
     if name == "small_conv":
         return small_conv(num_features)
-    if name == "classifier":
-        return NeedsData()
+    if name in ("classifier", "selfsup"):
+        return NeedsData(name)
     raise ConfigError(f"callbacks.fid.feature.name={name!r}: allowed values are {sorted(FEATURES)}")
