@@ -8,7 +8,8 @@ from the prior, record G's activations at an early layer, take their principal c
 components back to the latent by least squares (`linreg_lstsq`): direction k is the latent change that moves
 the activations along component k. The layer here is the first one whose output is not an affine function of
 z (for DCGAN the 4x4 ReLU; for the residual models the first whole block or stage at that resolution), found
-by probing every module, so any generator works without naming its layers. A step of s sigma along direction
+by probing every module, so any generator works without naming its layers; for a conditional G the
+activations are centred per class (or conditioning image) first. A step of s sigma along direction
 k adds `s * sigma_k * v_k` to z, sigma_k being the prior's spread along v_k (1 for a Gaussian).
 
 The cache is `<checkpoint>.directions-<digest>.json` next to the checkpoint (`digest`: the weights' digest
@@ -142,6 +143,16 @@ def activations(generator: nn.Module, layer: str, z: torch.Tensor, cond, batch: 
     return torch.cat(store)
 
 
+def centred(x: torch.Tensor, cond) -> torch.Tensor:
+    """Activations less their mean under each condition: for a conditional G the components are then
+    what z changes within a class, not the differences between classes, which z cannot steer."""
+    if cond is None:
+        return x - x.mean(0)
+    groups = torch.unique(cond.flatten(1) if cond.ndim > 1 else cond, dim=0, return_inverse=True)[1]
+    means = torch.zeros(int(groups.max()) + 1, x.shape[1]).index_add_(0, groups, x)
+    return x - (means / torch.bincount(groups)[:, None])[groups]
+
+
 @torch.no_grad()
 def compute(generator: nn.Module, prior: str, latent_dim: int, conditions, components: int = COMPONENTS):
     """Directions for this generator, seeded: `conditions(n)` gives G's condition for n samples (None,
@@ -151,9 +162,8 @@ def compute(generator: nn.Module, prior: str, latent_dim: int, conditions, compo
     gen = torch.Generator().manual_seed(SEED)
     width = activations(generator, layer, sample_latent(prior, 1, latent_dim, generator=gen), conditions(1))
     n = int(min(10_000, max(2_000, MAX_ACTIVATION_FLOATS // width.shape[1])))
-    z = sample_latent(prior, n, latent_dim, generator=gen)
-    x = activations(generator, layer, z, conditions(n))
-    x = x - x.mean(0)
+    z, cond = sample_latent(prior, n, latent_dim, generator=gen), conditions(n)
+    x = centred(activations(generator, layer, z, cond), cond)
     k = min(components, latent_dim, x.shape[1], n - 1)
     with torch.random.fork_rng(devices=[]):  # svd_lowrank draws its sketch from the global RNG
         torch.manual_seed(SEED)
