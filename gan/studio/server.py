@@ -47,7 +47,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         routes = {
             "/api/page": lambda r: self.studio.page(
-                r.get("seed"), r.get("count"), r.get("label"), r.get("image")
+                r.get("seed"), r.get("count"), r.get("label"), r.get("image"), r.get("psi")
             ),
             "/api/variations": lambda r: self.studio.variations(
                 r.get("design"), r.get("strength"), r.get("seed"), r.get("count")
