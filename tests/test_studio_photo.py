@@ -17,7 +17,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from gan.projection import Adam, Settings, project
+from gan.priors import sample_latent
+from gan.projection import Adam, Settings, onto_prior, project
 from gan.studio.app import BadRequest, Studio
 from gan.studio.server import MAX_PHOTO_BODY, serve
 
@@ -76,6 +77,24 @@ def test_search_chooses_the_class_and_improves_on_its_random_start():  # ~2 s
         generator, discriminator, photo, "gaussian", 8, options, Settings(seconds=0.0, candidates=64)
     )
     assert slow.stopped == "time" and slow.loss == pytest.approx(start.loss)  # bounded: it keeps the start
+
+
+@pytest.mark.parametrize("prior", ["gaussian", "sphere", "uniform"])
+def test_found_latents_are_put_back_where_the_prior_draws(prior):
+    z = torch.randn(512, 64) * torch.linspace(0.1, 4, 512)[:, None]  # far inside and far outside
+    back = onto_prior(prior, z)
+    if prior == "uniform":
+        assert torch.equal(back, z.clamp(-1, 1))
+        return
+    assert torch.allclose(back / back.norm(dim=1, keepdim=True), z / z.norm(dim=1, keepdim=True))  # rescaled
+    if prior == "sphere":
+        assert torch.allclose(back.norm(dim=1), torch.full((512,), 8.0))
+        return
+    low, high = 8 - 3 / 2**0.5, 8 + 3 / 2**0.5  # the shell holding 99.7% of N(0, I) draws in 64-d
+    assert back.norm(dim=1).min() >= low - 1e-4 and back.norm(dim=1).max() <= high + 1e-4
+    drawn = sample_latent("gaussian", 4096, 64, generator=torch.Generator().manual_seed(0))
+    inside = (drawn.norm(dim=1) > low) & (drawn.norm(dim=1) < high)
+    assert inside.float().mean() > 0.99 and torch.allclose(onto_prior(prior, drawn[inside]), drawn[inside])
 
 
 def test_adam_by_hand_is_torch_adam():

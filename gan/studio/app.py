@@ -294,7 +294,8 @@ class Studio:
             cond = {"image": result.option}
         with self.lock:
             [design] = self.draw([Design(result.z, cond)])
-        return {"design": design, "loss": result.loss, "stopped": result.stopped}
+        loss = result.loss if math.isfinite(result.loss) else None
+        return {"design": design, "loss": loss, "stopped": result.stopped}
 
     def image_shape(self) -> tuple[int, int]:
         with self.lock, torch.no_grad():

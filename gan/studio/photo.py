@@ -10,6 +10,7 @@ import base64
 import binascii
 import io
 import itertools
+import math
 import threading
 import time
 import traceback
@@ -89,7 +90,7 @@ class Search:
         return self
 
     def told(self, step: int, steps: int, loss: float, preview) -> None:
-        self.step, self.loss, self.preview = step, loss, preview
+        self.step, self.loss, self.preview = step, loss if math.isfinite(loss) else None, preview
 
     def _work(self) -> None:
         try:
