@@ -45,12 +45,15 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def studio_url(studio_ckpt, tmp_path_factory):
+def studio_url(request, tmp_path_factory):
     """One server for the module, on a copy of the checkpoint (its directions cache and names its own)."""
     given = os.environ.get("GAN_STUDIO_CKPT")
-    ckpt = (
-        Path(given) if given else shutil.copy(studio_ckpt, tmp_path_factory.mktemp("browser") / "last.ckpt")
-    )
+    if given:
+        ckpt = Path(given)
+    else:
+        ckpt = shutil.copy(
+            request.getfixturevalue("studio_ckpt"), tmp_path_factory.mktemp("browser") / "x.ckpt"
+        )
     server = serve({"ckpt_path": str(ckpt), "port": 0, "search_steps": 60 if given else 10})
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/", Path(ckpt)
@@ -100,7 +103,11 @@ class Page:
             str(value),
         )
 
-    def shot(self, name):
+    def shot(self, name, at: str | None = None):
+        """A screenshot of the window, scrolled to show `at` (a CSS selector) when given."""
+        self.js(
+            "arguments[0] ? document.querySelector(arguments[0]).scrollIntoView() : window.scrollTo(0, 0)", at
+        )
         self.browser.save_screenshot(str(self.screens / f"{name}.png"))
 
     def downloaded(self, name: str, timeout: float = 30) -> Path:
@@ -146,7 +153,7 @@ def test_designer_walkthrough(browser, studio_url, tmp_path):  # ~15 s
     assert page.one("#strength-value").text == "0.60"
     page.all("#pinned .design")[0].find_element(By.CLASS_NAME, "vary").click()
     page.wait.until(lambda d: len(page.all("#variations .design")) == 8)
-    page.shot("4_variations")
+    page.shot("4_variations", "#variations")
 
     steps = page.one("#steps")
     steps.clear()
@@ -158,7 +165,7 @@ def test_designer_walkthrough(browser, studio_url, tmp_path):  # ~15 s
         "return [f[0].design.z, f[f.length - 1].design.z, pins[0].z, pins[1].z];"
     )
     assert np.allclose(ends[0], ends[2], atol=1e-5) and np.allclose(ends[1], ends[3], atol=1e-5)
-    page.shot("5_interpolation")
+    page.shot("5_interpolation", "#interpolation")
 
     page.all("#pinned .design")[0].find_element(By.CLASS_NAME, "png").click()
     png = page.downloaded("pin_1.png")
@@ -196,7 +203,7 @@ def test_steer_name_export_and_redraw(browser, studio_url, tmp_path):  # ~15 s (
         "return [...document.querySelectorAll('.direction')[0].querySelectorAll('img')].map(i => i.src)"
     )
     assert len({s for s in strip}) == 5  # five different previews, -2 sigma .. +2 sigma
-    page.shot("steer_1_directions")
+    page.shot("steer_1_directions", "#steer-panel")
 
     name = page.all(".dir-name")[0]
     name.send_keys("heel height", Keys.TAB)  # the name is saved when the field loses focus
@@ -205,7 +212,7 @@ def test_steer_name_export_and_redraw(browser, studio_url, tmp_path):  # ~15 s (
     page.wait.until(lambda d: "heel height +1.5σ" in page.one("#steer-caption").text)
     page.all('.direction[data-index="2"] .dir-strip img')[0].click()  # a preview sets its slider: -2 sigma
     page.wait.until(lambda d: "direction 3 -2σ" in page.one("#steer-caption").text)
-    page.shot("steer_2_named_and_moved")
+    page.shot("steer_2_named_and_moved", "#steer-panel")
 
     page.one("#steer-pin").click()
     page.wait.until(lambda d: len(page.all("#pinned .design")) == 2)
@@ -290,10 +297,10 @@ def test_start_from_a_photo_then_vary_it(browser, studio_url, shoes, tmp_path): 
     page.shot("photo_1_found")
     page.all("#pinned .design")[0].find_element(By.CLASS_NAME, "vary").click()
     page.wait.until(lambda d: len(page.all("#variations .design")) == 8)
-    page.shot("photo_2_varied")
+    page.shot("photo_2_varied", "#variations")
     page.all("#pinned .design")[0].find_element(By.CLASS_NAME, "steer").click()
     page.wait.until(lambda d: len(page.all(".dir-strip img")) == 40)
-    page.shot("photo_3_steered")
+    page.shot("photo_3_steered", "#steer-panel")
 
     (tmp_path / "notes.jpg").write_text("not a photo at all")
     Image.new("RGB", (300, 100), "white").save(tmp_path / "banner.png")
@@ -302,6 +309,8 @@ def test_start_from_a_photo_then_vary_it(browser, studio_url, shoes, tmp_path): 
         ("banner.png", "300x100, 3.0:1"),
     ):
         page.one("#photo").send_keys(str(tmp_path / file))
-        page.wait.until(lambda d, s=sentence: s in page.one("#error").text)
+        page.wait.until(
+            lambda d, s=sentence: s in page.one("#error").text and s in page.one("#photo-status").text
+        )
     page.shot("photo_4_bad_upload")
     assert len(page.all("#pinned .design")) == 1  # nothing pinned from a bad file
