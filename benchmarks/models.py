@@ -53,7 +53,7 @@ def config(overrides: list[str], size: int, batch: int, iterations: int, out: st
     return make_cfg(
         "data=synthetic",
         f"data.image_size={size}",
-        f"data.num_samples={batch * iterations}",
+        f"data.dataset_size={batch * iterations}",
         f"data.batch_size={batch}",
         *overrides,
         "callbacks=none",

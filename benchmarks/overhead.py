@@ -64,7 +64,7 @@ def config(spec: str, iterations: int, extra: list[str], tiny: bool, out: str):
         batch = 4
     return make_cfg(
         "data=synthetic",
-        f"data.num_samples={batch * iterations}",
+        f"data.dataset_size={batch * iterations}",
         f"data.batch_size={batch}",
         *overrides,
         "callbacks=none",

@@ -15,6 +15,7 @@ import torch
 from omegaconf import OmegaConf
 
 from gan.errors import ConfigError, instantiate
+from gan.renamed import upgrade
 
 EMA_PREFIX = "tricks.ema.average."
 
@@ -58,6 +59,7 @@ def load_checkpoint(path: str | Path | None) -> dict:
         ) from err
     if not isinstance(ckpt, dict) or "config" not in ckpt or "state_dict" not in ckpt:
         raise ConfigError(f"ckpt_path={path}: not a gan checkpoint (no config or state_dict inside)")
+    upgrade(ckpt["config"])  # an older checkpoint's keys in today's names
     return ckpt
 
 

@@ -1,20 +1,34 @@
-"""One error style for every entry point: a config problem is one line, `error: ...`, and exit code 2.
+"""One command-line dialect and one error style for every entry point: Hydra overrides (`key=value`), and a
+config problem is one line, `error: ...`, with exit code 2.
 
 Hydra reports a mistyped option or a YAML error in a user's config at length (a search path, or a
-traceback of Hydra's own frames, exit 1). `install()` rewords those: the option that does not exist with
-the group's options and the closest one, the file and line of a YAML error. Anything else keeps Hydra's
-report, and `HYDRA_FULL_ERROR=1` still shows every traceback.
+traceback of Hydra's own frames, exit 1). `install()` rewords those for train.py: the option that does not
+exist with the group's options and the closest one, the file and line of a YAML error. Anything else keeps
+Hydra's report, and `HYDRA_FULL_ERROR=1` still shows every traceback.
+
+The tools (`python -m gan.generate`, `gan.export`, `gan.studio`, `gan.sweep_report`) compose
+`conf/<tool>.yaml` with their overrides through Hydra's compose API (`run_tool`); `--help` lists each option
+with its default and the comment line above it in that file.
 """
 
 import difflib
+import inspect
 import os
+import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import yaml
 from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan.errors import ConfigError
+from gan.renamed import RENAMED
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+QUOTE = "quote a value that holds = , [ ] { } or ( ): key='...'"
 
 
 def group_options(group: str) -> list[str]:
@@ -47,12 +61,23 @@ def yaml_error(err: BaseException) -> str | None:
     return f"YAML syntax error in {where}: {problem}"
 
 
+def renamed_key(err: BaseException) -> str | None:
+    """An override of a key that was renamed: its new name."""
+    found = re.match(r"Could not override '([^']+)'", str(err))
+    if found is None or found.group(1) not in RENAMED:
+        return None
+    old, new = found.group(1), RENAMED[found.group(1)]
+    return f"{old} is now called {new}: pass {new}=... instead"
+
+
 def one_line(err: BaseException) -> str | None:
     """Our one-line wording of a config problem; None for anything else."""
     if isinstance(err, ConfigError):
         return str(err)
     if isinstance(err, MissingConfigException):
         return missing_option(err)
+    if renamed_key(err):
+        return renamed_key(err)
     found = yaml_error(err)
     if found:
         return found
@@ -86,3 +111,100 @@ def install() -> None:
 
     run_and_report.gan_one_line = True
     hydra_utils.run_and_report = run_and_report
+
+
+# ---- the tools: python -m gan.<tool> key=value ... ----------------------------------------------------
+
+
+def option_help(tool: str) -> dict[str, str]:
+    """conf/<tool>.yaml's options, each with the comment line just above it (its --help text)."""
+    described, comment = {}, []
+    for line in (CONF / f"{tool}.yaml").read_text().splitlines():
+        if line.startswith("#"):
+            comment.append(line.lstrip("#").strip())
+        elif line[:1].isalnum() and ":" in line:
+            described[line.split(":", 1)[0]] = " ".join(comment)
+            comment = []
+        else:
+            comment = []
+    return described
+
+
+def show(value) -> str:
+    """A default as one writes it on the command line."""
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def usage(tool: str, doc: str) -> str:
+    defaults, described = OmegaConf.load(CONF / f"{tool}.yaml"), option_help(tool)
+    rows = [(f"{key}={show(value)}", described.get(key, "")) for key, value in defaults.items()]
+    width = max(len(left) for left, _ in rows) + 2
+    return "\n".join(
+        [
+            f"usage: python -m gan.{tool} [key=value ...]",
+            "",
+            inspect.cleandoc(doc),
+            "",
+            f"options (Hydra overrides, as for train.py; defaults from conf/{tool}.yaml):",
+            *(f"  {left:<{width}}{right}" for left, right in rows),
+        ]
+    )
+
+
+def first_line(err: BaseException) -> str:
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+
+
+def check_overrides(tool: str, argv: list[str]) -> None:
+    """Each argument is `key=value` for one of the tool's options; else one line naming the closest."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+    from hydra.errors import HydraException
+
+    options = list(option_help(tool))
+    parser = OverridesParser.create()
+    for arg in argv:
+        if "=" not in arg:
+            raise ConfigError(f"{arg}: options are key=value (python -m gan.{tool} --help lists them)")
+        try:
+            [override] = parser.parse_overrides([arg])
+        except HydraException as err:
+            raise ConfigError(f"{arg}: not key=value ({first_line(err)}); {QUOTE}") from None
+        key = override.key_or_group
+        if key not in options or override.type != OverrideType.CHANGE:
+            close = difflib.get_close_matches(key.lstrip("+~"), options, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"{arg}: no such option{hint}; options: {', '.join(options)} (python -m gan.{tool} --help)"
+            )
+
+
+def arguments(tool: str, argv: list[str]) -> dict:
+    """conf/<tool>.yaml with `argv`'s overrides, composed by Hydra, as a plain dict."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    check_overrides(tool, argv)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name=tool):
+            cfg = compose(config_name=tool, overrides=list(argv))
+    except HydraException as err:  # a comma in a value (Hydra reads a sweep), ...
+        raise ConfigError(f"{first_line(err)}; {QUOTE}") from None
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def run_tool(tool: str, doc: str, func: Callable[[dict], object], argv: list[str] | None = None):
+    """`python -m gan.<tool>`: --help, or `func` of the composed options; a ConfigError: one line, exit 2."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--help" in argv or "-h" in argv:
+        print(usage(tool, doc))
+        raise SystemExit(0)
+    try:
+        return func(arguments(tool, argv))
+    except ConfigError as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

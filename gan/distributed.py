@@ -1,6 +1,6 @@
 """Statistics a trick keeps identical on every DDP rank: summed over ranks when torch.distributed is up.
 
-Lightning's DDP averages gradients, not a trick's buffers (and `broadcast_buffers` is off, see
+Lightning's DDP averages gradients, not a trick's buffers (and `forward_sync_buffers` is off, see
 conf/trainer/ddp.yaml), so a trick whose state follows D's outputs (ADA's p, LeCam's anchors) reduces the
 statistics it updates from. Every rank must call these at the same points: the tricks call them once per D
 step or update interval, which every rank reaches in lock-step.

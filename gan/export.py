@@ -11,7 +11,6 @@ beside it records the latent size, prior, inputs and class names.
 """
 
 import json
-import sys
 import warnings
 from pathlib import Path
 
@@ -19,12 +18,12 @@ import torch
 from torch import nn
 
 from gan.checkpoint import has_ema, identity, load_checkpoint, load_generator
+from gan.cli import run_tool
 from gan.conditioning import condition_of
 from gan.errors import ConfigError
-from gan.generate import parse, writable_dir
+from gan.generate import writable_dir
 from gan.pixels import to_unit
 
-DEFAULTS = {"ckpt_path": None, "format": "onnx", "use_ema": True, "out_dir": None}
 FORMATS = {"onnx": "generator.onnx", "torchscript": "generator.pt"}
 CONDITION_INPUT = {"none": [], "label": ["label"], "image": ["condition"]}
 
@@ -101,10 +100,7 @@ def describe(ckpt: dict, generator: nn.Module, args: dict, names: list[str]) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        export(parse(sys.argv[1:] if argv is None else argv, DEFAULTS))
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
+    run_tool("export", __doc__, export, argv)
 
 
 if __name__ == "__main__":

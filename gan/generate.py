@@ -10,36 +10,18 @@ Writes `grid.png` (or `interpolation.png`) and, with individual=true, `images/00
 (default: a `generated/` folder beside the checkpoint's run dir). EMA weights are used when the run had them.
 """
 
-import sys
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from gan.checkpoint import identity, load_checkpoint, load_generator
+from gan.cli import arguments, run_tool
 from gan.conditioning import condition_of, draw_condition
 from gan.designs import TRUNCATABLE, between, latent_of, png_bytes, read_latents, render_one, truncate
 from gan.errors import ConfigError
 from gan.pixels import to_unit
 from gan.priors import sample_latent
 
-DEFAULTS = {
-    "ckpt_path": None,
-    "num_images": 64,
-    "mode": "grid",
-    "steps": 10,
-    "rows": 4,
-    "label": None,
-    "individual": False,
-    "out_dir": None,
-    "seed": 0,
-    "use_ema": True,
-    "device": "cpu",
-    "chunk": 256,
-    "latents": None,
-    "force": False,
-    "psi": 1.0,
-}
 MAX_GRID = 1024  # images in one grid at most; a larger request also writes every image on its own
 
 
@@ -170,9 +152,9 @@ def from_latents(args: dict, ckpt: dict, generator, out: Path) -> list[Path]:
 def generate(args: dict) -> list[Path]:
     """Images in chunks of `chunk` (constant memory); the grid shows the first MAX_GRID of them, and a
     request larger than that is written as individual images too."""
+    check_args(args)
     from torchvision.utils import make_grid, save_image  # here: the studio imports this module, not these
 
-    check_args(args)
     ckpt = load_checkpoint(args["ckpt_path"])
     generator = load_generator(ckpt, args["use_ema"])
     config, state = ckpt["config"], ckpt["state_dict"]
@@ -202,20 +184,13 @@ def generate(args: dict) -> list[Path]:
     return [grid, *written]
 
 
-def parse(argv: list[str], defaults: dict = DEFAULTS) -> dict:
-    """`key=value` arguments over `defaults`; an unknown key is an error (shared by studio and export)."""
-    cli = OmegaConf.to_container(OmegaConf.from_dotlist(argv))
-    unknown = set(cli) - set(defaults)
-    if unknown:
-        raise ConfigError(f"unknown option(s) {sorted(unknown)}; allowed: {sorted(defaults)}")
-    return {**defaults, **cli}
+def parse(argv: list[str]) -> dict:
+    """gan.generate's options: conf/generate.yaml with `argv`'s overrides (`key=value`, Hydra's grammar)."""
+    return arguments("generate", argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        generate(parse(sys.argv[1:] if argv is None else argv))
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
+    run_tool("generate", __doc__, generate, argv)
 
 
 if __name__ == "__main__":

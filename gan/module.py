@@ -27,43 +27,12 @@ from gan.guard import DivergenceError, DivergenceGuard
 from gan.loggers import log_metrics
 from gan.losses import GANLoss
 from gan.priors import sample_latent
+from gan.resume import apply_optimizer_settings
 from gan.step import FeatureTaps, Seen, d_objective, g_objective
 from gan.tricks import Trick
 
 __all__ = ["GANModule", "DivergenceError"]
 log = logging.getLogger(__name__)
-
-
-#: optimizer settings a resumed run takes from its config, not from the checkpoint's optimizer state
-HYPERPARAMETERS = ("lr", "betas", "weight_decay", "momentum", "eps")
-
-
-def apply_optimizer_settings(optimizers, schedulers, optim_cfg: dict, iteration: int) -> list[str]:
-    """After a resume, Lightning restores each optimizer's settings from the checkpoint; a value the config
-    changes (fine-tuning at a new learning rate) is applied instead, and said in one line. Under an lr
-    schedule the new value is the schedule's base, and the schedule's current factor is kept."""
-    changes = []
-    for name, opt, scheduler in zip(("generator", "discriminator"), optimizers, schedulers, strict=True):
-        for key in HYPERPARAMETERS:
-            wanted = optim_cfg[name].get(key)
-            for group in opt.param_groups:
-                base = "initial_lr" if key == "lr" and "initial_lr" in group else key
-                if wanted is None or base not in group:
-                    continue
-                old = group[base]
-                new = tuple(wanted) if isinstance(old, tuple) else wanted
-                if old == new:
-                    continue
-                if base == "initial_lr":
-                    group["lr"] *= new / old
-                group[base] = new
-                changes.append(f"optim.{name}.{key} {old} -> {new}")
-        if scheduler is not None and hasattr(scheduler, "base_lrs"):
-            scheduler.base_lrs = [group.get("initial_lr", group["lr"]) for group in opt.param_groups]
-    if changes:
-        applied = ", ".join(changes)
-        log.info("Resumed with changed settings, applied from iteration %d: %s", iteration, applied)
-    return changes
 
 
 class GANModule(L.LightningModule):
@@ -78,12 +47,13 @@ class GANModule(L.LightningModule):
         tricks: dict[str, Trick] | None = None,
         image_shape: tuple[int, int, int] = (3, 64, 64),
         classes: list[int] | None = None,
-        num_samples: int = 64,
+        grid_images: int = 64,
         sample_seed: int = 0,
         nan_policy: str = "stop",
         max_loss: float = 1e6,
         channels_last: bool = False,
         compile: bool = False,
+        compile_mode: str = "default",
         config: dict | None = None,
     ):
         super().__init__()
@@ -102,10 +72,10 @@ class GANModule(L.LightningModule):
         )
         self.nan_policy = nan_policy
         self.guard = DivergenceGuard(nan_policy, max_loss)  # checks the policy
-        self.channels_last, self.compile_nets = channels_last, compile
+        self.channels_last, self.compile_nets, self.compile_mode = channels_last, compile, compile_mode
         self.iteration = self.d_steps = self.g_steps = 0
         self.logged_at = 0  # iteration of the last training row
-        self._register_fixed_batch(num_samples, sample_seed, image_shape, classes or [])
+        self._register_fixed_batch(grid_images, sample_seed, image_shape, classes or [])
 
     # ---- components ---------------------------------------------------------------------------------
 
@@ -140,8 +110,8 @@ class GANModule(L.LightningModule):
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
         if self.compile_nets:
-            self.generator.compile()
-            self.discriminator.compile()
+            self.generator.compile(mode=self.compile_mode)
+            self.discriminator.compile(mode=self.compile_mode)
 
     def on_train_epoch_start(self) -> None:
         for trick in self.tricks.values():
@@ -334,12 +304,13 @@ class GANModule(L.LightningModule):
             tricks=tricks,
             image_shape=tuple(config["image_shape"]),
             classes=classes,
-            num_samples=config.get("num_samples", 64),
+            grid_images=config.get("grid_images", 64),
             sample_seed=config.get("seed") or 0,
             nan_policy=config.get("nan_policy", "stop"),
             max_loss=config.get("max_loss", 1e6),
             channels_last=perf.get("channels_last", False),
             compile=perf.get("compile", False),
+            compile_mode=perf.get("compile_mode", "default"),
             config=config,
         )
         for trick in module.tricks.values():  # named by the module: the messages say trick=<name>

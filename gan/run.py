@@ -8,21 +8,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gan.build import (
-    build_datamodule,
-    build_module,
-    build_trainer,
-    check_resume,
-    git_commit,
-    resolve_ckpt_path,
-)
+from gan.build import build_datamodule, build_module, build_trainer, git_commit, resolve_ckpt_path
 from gan.callbacks.fid import FID
 from gan.callbacks.interrupt import SaveOnSignal, StoppedBySignal
 from gan.errors import ConfigError
 from gan.guard import DivergenceError
 from gan.loggers import finish_wandb
+from gan.resume import check_resume
 from gan.rundir import hold
 from gan.summary import Summary
+from gan.transfer import transfer
 from gan.validate import validate
 
 log = logging.getLogger(__name__)
@@ -53,6 +48,8 @@ def quiet_lightning() -> None:
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         if not any(isinstance(f, DropNoise) for f in logging.getLogger(name).filters):
             logging.getLogger(name).addFilter(DropNoise())
+    # torch.compile on a CPU-only machine: "No CUDA runtime is found" from the C++ extension loader
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     # torch 2.14 deprecates LeafSpec, which Lightning 2.6's internals still build on every fit
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
     # torchmetrics' note that KID and IS keep their features in memory: 5k samples of small features
@@ -106,6 +103,8 @@ def fit(cfg: DictConfig) -> float | None:
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir(cfg))
+    if cfg.get("init_from") and not ckpt_path:  # a resume already holds the transferred weights
+        transfer(module, cfg.init_from)
     resumed_at = check_resume(ckpt_path, module.config, cfg.data.batch_size) if ckpt_path else 0
     trainer = build_trainer(cfg)
     check_metric(cfg, trainer, datamodule)

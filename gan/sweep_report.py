@@ -1,7 +1,7 @@
 """Summarise a Hydra multirun: one row per job with its swept values, final/best FID (or last losses),
 iterations and wall time; written as Markdown, a bar chart and a contact sheet of each job's last grid.
 
-    python -m gan.sweep_report logs/train/multiruns/<date>
+    python -m gan.sweep_report logs/train/multiruns/<date>      # or sweep_dir=logs/train/multiruns/<date>
 """
 
 import json
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from gan.cli import run_tool
 from gan.errors import ConfigError
 from gan.rundir import LOCK, holder
 
@@ -138,7 +139,9 @@ def contact_sheet(jobs: list[dict], path: Path) -> Path | None:
     return path
 
 
-def report(sweep_dir: str | Path) -> str:
+def report(sweep_dir: str | Path | None) -> str:
+    if not sweep_dir:
+        raise ConfigError("sweep_dir=null: pass the multirun directory, e.g. logs/train/multiruns/<date>")
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(f"{sweep_dir}: no such sweep directory")
@@ -157,13 +160,11 @@ def report(sweep_dir: str | Path) -> str:
     return f"{table}\n\n{note}"
 
 
-def main() -> None:
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m gan.sweep_report <sweep dir>")
-    try:
-        print(report(sys.argv[1]))
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) == 1 and "=" not in argv[0] and not argv[0].startswith("-"):
+        argv = [f"sweep_dir='{argv[0]}'"]  # the directory alone, as before options existed
+    run_tool("sweep_report", __doc__, lambda args: print(report(args["sweep_dir"])), argv)
 
 
 if __name__ == "__main__":

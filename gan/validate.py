@@ -50,7 +50,7 @@ def validate(cfg: DictConfig) -> None:
     for net in ("generator", "discriminator"):
         _positive(cfg, f"optim.{net}.lr")
         _positive(cfg, f"optim.{net}.weight_decay", allow_zero=True)
-    if cfg.data.get("channels") not in (1, 3):
+    if cfg.data.get("channels") not in (None, 1, 3):  # null: the dataset's own
         raise ConfigError(f"data.channels={cfg.data.get('channels')!r}: allowed values are 1 or 3")
     if cfg.model.get("prior") not in PRIORS:
         raise ConfigError(f"model.prior={cfg.model.get('prior')!r}: allowed values are {list(PRIORS)}")

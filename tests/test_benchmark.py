@@ -4,7 +4,11 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
 
 
 def test_benchmark_runs_tiny(shoes):  # its data table reads the shared shoes (fails in CI when missing)

@@ -26,7 +26,7 @@ FID = [
     "trainer.log_every_n_steps=1",
     "trainer.enable_model_summary=false",
     "callbacks.fid.feature.name=small_conv",
-    "callbacks.fid.num_samples=64",
+    "callbacks.fid.num_images=64",
     "callbacks.fid.batch_size=32",
     "callbacks.fid.every_n_iterations=1",
 ]
@@ -49,6 +49,7 @@ def fid_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_best_checkpoint_holds_the_lowest_fid_and_every_tool_reads_it(fid_run, tmp_path):
     fids = [(int(r["step"]), float(r["val/fid"])) for r in rows(fid_run) if r["val/fid"]]
     assert [step for step, _ in fids] == [1, 2, 3, 4, 5, 6]
@@ -64,11 +65,12 @@ def test_best_checkpoint_holds_the_lowest_fid_and_every_tool_reads_it(fid_run, t
 
 
 def defaults() -> dict:
-    from gan.generate import DEFAULTS
+    from gan.generate import parse
 
-    return dict(DEFAULTS)
+    return parse([])
 
 
+@pytest.mark.slow
 def test_load_from_checkpoint_needs_no_argument_and_draws_what_generate_draws(fid_run):
     path = fid_run / "checkpoints" / "last.ckpt"
     module = GANModule.load_from_checkpoint(path)
@@ -78,6 +80,7 @@ def test_load_from_checkpoint_needs_no_argument_and_draws_what_generate_draws(fi
     assert torch.equal(module.generate(z), expected)
 
 
+@pytest.mark.slow
 def test_a_changed_learning_rate_is_applied_and_said_other_changes_are_refused(fid_run, tmp_path, caplog):
     run = tmp_path / "run"
     train(smoke("trainer.limit_train_batches=2", output_dir=run))
@@ -98,16 +101,17 @@ def test_a_changed_learning_rate_is_applied_and_said_other_changes_are_refused(f
     resumed = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert resumed["gan"]["iteration"] == 4
     assert [g["lr"] for opt in resumed["optimizer_states"] for g in opt["param_groups"]] == [1e-3, 1e-3]
-    for change, key in (("seed=5", "seed 42 -> 5"), ("num_samples=16", "num_samples 64 -> 16")):
+    for change, key in (("seed=5", "seed 42 -> 5"), ("grid_images=16", "grid_images 64 -> 16")):
         with pytest.raises(ConfigError, match=f"this run changes {key}, which the checkpoint"):
             train(smoke("trainer.max_epochs=3", change, f"ckpt_path={ckpt}", output_dir=tmp_path / "x"))
 
 
+@pytest.mark.slow
 def test_kid_with_fewer_real_images_than_its_subset_fits_and_says_so(tmp_path, caplog):
     cfg = make_cfg(
         "data=synthetic",
         "logger=csv",
-        "data.num_samples=48",
+        "data.dataset_size=48",
         *FID,
         "callbacks.fid.kid=true",
         output_dir=tmp_path,
@@ -118,6 +122,7 @@ def test_kid_with_fewer_real_images_than_its_subset_fits_and_says_so(tmp_path, c
     assert [r["val/kid"] for r in rows(tmp_path) if r["val/kid"]]
 
 
+@pytest.mark.slow
 def test_a_run_stopped_between_log_points_repeats_no_value(tmp_path):
     train(
         smoke(
@@ -138,6 +143,7 @@ def test_a_run_stopped_between_log_points_repeats_no_value(tmp_path):
     assert summary["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_designs_carry_their_generator_and_another_checkpoint_is_refused(fid_run, tmp_path):
     path = str(fid_run / "checkpoints" / "last.ckpt")
     studio = Studio(path)
@@ -154,6 +160,7 @@ def test_designs_carry_their_generator_and_another_checkpoint_is_refused(fid_run
     assert identity(ckpt, True)["digest"] != identity(ckpt, False)["digest"]
 
 
+@pytest.mark.slow
 def test_without_ema_nothing_says_ema(tmp_path):
     train(smoke("model=cdcgan", "data.num_classes=3", output_dir=tmp_path))
     path = str(tmp_path / "checkpoints" / "last.ckpt")
@@ -170,10 +177,11 @@ def test_without_ema_nothing_says_ema(tmp_path):
     ("override", "message"),
     [
         ("data.batch_size=1.5", "error: data.batch_size=1.5: must be a whole number >= 1"),
-        ("trick=[emma]", "error: trick=emma: no such option (did you mean ema?); options: d_freeze,"),
+        ("trick=[emma]", "error: trick=emma: no such option (did you mean ema?); options: ada, d_freeze,"),
         ("trainer.max_time={minuts: 1}", "error: trainer.max_time: unknown key 'minuts'; use {minutes: 5}"),
     ],
 )
+@pytest.mark.slow
 def test_config_mistakes_are_one_line_with_exit_2(override, message, tmp_path):
     done = subprocess.run(
         [
@@ -194,6 +202,7 @@ def test_config_mistakes_are_one_line_with_exit_2(override, message, tmp_path):
     assert not (tmp_path / "r").exists()  # nothing was written, so no empty run directory is left
 
 
+@pytest.mark.slow
 def test_a_yaml_error_in_a_users_experiment_is_one_line(tmp_path):
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "mine.yaml").write_text("# @package _global_\nmodel:\n  latent_dim: [1, 2\n")

@@ -44,6 +44,30 @@ def test_class_names_are_accepted_and_bad_classes_listed(fashion_mnist, tmp_path
         instantiate(make_cfg("data=fashion_mnist", "data.classes=[Loafer]", output_dir=tmp_path).data)
 
 
+@pytest.mark.parametrize(
+    "data, channels, num_classes",
+    [("digits", 1, 10), ("mnist", 1, 10), ("celeba", 3, 0), ("heels", 3, 0), ("synthetic", 3, 10)],
+)
+def test_channels_and_classes_come_from_the_dataset(data, channels, num_classes, tmp_path):
+    cfg = make_cfg(f"data={data}", output_dir=tmp_path)
+    assert "num_classes" not in cfg.data or data == "synthetic"  # no yaml types what the data knows
+    dm = instantiate(cfg.data)
+    assert (dm.channels, dm.num_classes) == (channels, num_classes)
+    assert instantiate(make_cfg(f"data={data}", "data.channels=3", output_dir=tmp_path).data).channels == 3
+
+
+def test_pixel_range_zero_one_and_bad_ranges(tmp_path):
+    def images(*overrides):
+        cfg = make_cfg("data=synthetic", "data.dataset_size=32", *overrides, output_dir=tmp_path)
+        return batch_of(build_datamodule(cfg))[0]
+
+    signed, unit = images(), images("data.pixel_range=[0,1]")
+    assert signed.min() < -0.9 and signed.max() > 0.9
+    assert 0 <= unit.min() < 0.1 and 0.9 < unit.max() <= 1 and torch.allclose(unit, (signed + 1) / 2)
+    with pytest.raises(ConfigError, match=r"data.pixel_range=\[0, 255\]: allowed values are \[-1, 1\] or"):
+        images("data.pixel_range=[0,255]")
+
+
 def test_mnist_missing_files_say_where(tmp_path):
     dm = instantiate(
         make_cfg("data=mnist", f"data.root={tmp_path}/m", "data.download=false", output_dir=tmp_path).data
@@ -129,6 +153,7 @@ def test_odd_modes_converted_and_broken_files_skipped_and_listed(tmp_path, caplo
         strict.setup()
 
 
+@pytest.mark.slow
 def test_cache_hit_on_reuse_and_invalidated_when_a_file_changes(faces, tmp_path):
     folder = tmp_path / "faces"
     shutil.copytree(faces, folder, ignore=lambda d, names: sorted(names)[40:])
@@ -149,6 +174,7 @@ def test_cache_hit_on_reuse_and_invalidated_when_a_file_changes(faces, tmp_path)
 
 
 @pytest.mark.parametrize("data", ["sneakers", "celeba", "image_folder", "deepfashion", "blouses"])
+@pytest.mark.slow
 def test_smoke_training_on_real_folders(data, shoes, faces, tmp_path):
     root = faces if data in ("celeba", "image_folder", "deepfashion") else shoes
     extra = ["data.image_size=64"] if data == "blouses" else []
@@ -165,10 +191,12 @@ def test_smoke_training_on_real_folders(data, shoes, faces, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_smoke_training_on_fashion_mnist(fashion_mnist, tmp_path):
     train(make_cfg("debug=smoke", "data=fashion_mnist", "callbacks=none", output_dir=tmp_path))
 
 
+@pytest.mark.slow
 def test_design_card_command_runs_as_is(shoes, tmp_path):
     """`python train.py model=dcgan256 data=heels trick=instance_noise`, data where the user keeps it."""
     overrides = ["model=dcgan256", "data=heels", "trick=instance_noise", f"data.root={shoes}"]
@@ -193,6 +221,7 @@ def test_on_device_batches_equal_the_dataloader_batches(data, tmp_path, fashion_
         assert torch.allclose(x, xd, atol=1e-6) and torch.equal(y, yd)
 
 
+@pytest.mark.slow
 def test_on_device_uint8_folder_cache_and_training(tmp_path, shoes):
     cfg = smoke(
         "data=image_folder",

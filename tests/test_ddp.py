@@ -3,9 +3,12 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
 
 
 def test_ddp_two_processes_on_cpu(tmp_path):

@@ -5,6 +5,8 @@ import pytest
 from gan.run import train
 from tests.conftest import CONF, FASHION_MNIST, SHARED, make_cfg
 
+pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
+
 PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 REAL = {"shoes": SHARED / "shoes256", "celeba": SHARED / "celeba-1k", "fashion_mnist": FASHION_MNIST}
 

@@ -36,6 +36,7 @@ def inputs(checkpoint, batch: int):
     return z, (torch.arange(batch) % 3 if conditional else None)
 
 
+@pytest.mark.slow
 def test_onnx_runs_in_onnxruntime_like_pytorch(checkpoint, tmp_path):
     path = export({"ckpt_path": str(checkpoint), "format": "onnx", "use_ema": True, "out_dir": str(tmp_path)})
     session = onnxruntime.InferenceSession(str(path))

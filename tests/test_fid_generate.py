@@ -10,7 +10,7 @@ import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from gan.callbacks.fid import FID, as_rgb_uint8
-from gan.data.tensor import DigitsDataModule
+from gan.data.digits import DigitsDataModule
 from gan.errors import ConfigError
 from gan.generate import generate, parse
 from gan.metrics.features import build
@@ -19,7 +19,7 @@ from tests.conftest import ROOT, make_cfg, smoke
 
 
 def digits(n: int = 1000, offset: int = 0) -> torch.Tensor:
-    dm = DigitsDataModule(image_size=32, channels=1, num_classes=10)
+    dm = DigitsDataModule(image_size=32)
     return dm.build_dataset().tensors[0][offset : offset + n]
 
 
@@ -39,10 +39,11 @@ def test_fid_real_vs_real_small_noise_large_and_grows_with_distortion():
     assert same < distorted[0] < distorted[1] < distorted[2] < noise
 
 
+@pytest.mark.slow
 def test_fid_callback_logs_and_caches_real_stats(tmp_path):
     cfg = make_cfg("debug=smoke", "data=digits", "optimized_metric=val/fid", output_dir=tmp_path)
     fid_node = make_cfg("data=digits", output_dir=tmp_path).callbacks.fid
-    fid_node.update({"num_samples": 256, "every_n_iterations": 1, "cache_dir": str(tmp_path / "fidcache")})
+    fid_node.update({"num_images": 256, "every_n_iterations": 1, "cache_dir": str(tmp_path / "fidcache")})
     fid_node.feature.name = "small_conv"
     fid_node.kid = True
     fid_node.inception_score = {"_target_": "gan.metrics.features.build", "name": "small_conv"}
@@ -55,11 +56,11 @@ def test_fid_callback_logs_and_caches_real_stats(tmp_path):
     )
     assert metrics["val/is"] >= 1.0 and "val/kid" in metrics  # IS of any distribution is >= 1
     assert len(list((tmp_path / "fidcache").glob("fid_real_*.pt"))) == 1
-    dm = DigitsDataModule(image_size=32, channels=1, num_classes=10)
+    dm = DigitsDataModule(image_size=32)
     dm.setup()
 
-    def loads_from_cache(num_samples: int) -> bool:
-        callback = FID(build("small_conv"), num_samples=num_samples, cache_dir=str(tmp_path / "fidcache"))
+    def loads_from_cache(num_images: int) -> bool:
+        callback = FID(build("small_conv"), num_images=num_images, cache_dir=str(tmp_path / "fidcache"))
         callback.fid = FrechetInceptionDistance(feature=callback.feature, reset_real_features=False)
         return callback.load_real(dm, "cpu")
 
@@ -76,6 +77,7 @@ def test_offline_fid_is_off_with_one_hint(tmp_path, caplog, monkeypatch):
         build("resnet")
 
 
+@pytest.mark.slow
 def test_default_run_leaves_samples_gif_and_loss_plot(tmp_path):
     run = subprocess.run(
         [
@@ -135,6 +137,7 @@ def test_generate_interpolation_and_label(checkpoint, tmp_path):
         generate(parse([f"ckpt_path={checkpoint}", "label=9", f"out_dir={tmp_path}"]))
 
 
+@pytest.mark.slow
 def test_generate_cli_rejects_bad_paths(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "gan.generate", f"ckpt_path={tmp_path / 'missing.ckpt'}"],
@@ -144,7 +147,7 @@ def test_generate_cli_rejects_bad_paths(tmp_path):
         timeout=120,
     )
     assert (
-        run.returncode == 1
+        run.returncode == 2
         and run.stderr.strip() == f"error: ckpt_path={tmp_path / 'missing.ckpt'}: no such checkpoint file"
     )
     bad = tmp_path / "bad.ckpt"

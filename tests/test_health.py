@@ -30,11 +30,12 @@ def test_d_wins_needs_reals_near_1_and_fakes_near_0_over_the_span():
     assert slope([1, 2, 3]) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_a_run_where_d_wins_outright_is_flagged_early_and_once(tmp_path, caplog):
     """G barely learns (lr 1e-9) while D learns fast: D separates reals from fakes within a few dozen
     iterations, and the alarm must come within ~100 iterations of that, once."""
     cfg = smoke(
-        "data.num_samples=256",
+        "data.dataset_size=256",
         "data.batch_size=16",
         "data.image_size=16",
         "model.generator.ngf=8",

@@ -28,6 +28,7 @@ def digits(tmp_path_factory):
     return datamodule, domain_classifier(datamodule, out / "cache", epochs=2), out
 
 
+@pytest.mark.slow
 def test_classifier_is_cached_and_accurate(digits, monkeypatch):
     datamodule, features, out = digits
     assert features.accuracy > 0.9 and features.num_features == 128
@@ -72,6 +73,7 @@ def test_padding_keeps_28x28_content_pixel_exact():
     assert fit_to_size(images, 32, "stretch").shape == (2, 1, 32, 32)
 
 
+@pytest.mark.slow
 def test_fashion_mnist_default_is_padded_32(fashion_mnist, tmp_path):
     datamodule = build_datamodule(make_cfg("data=fashion_mnist", output_dir=tmp_path))
     datamodule.setup()
@@ -81,12 +83,13 @@ def test_fashion_mnist_default_is_padded_32(fashion_mnist, tmp_path):
     assert len(held_out) == 10_000 and held_out[0][0].shape == (1, 32, 32)
 
 
+@pytest.mark.slow
 def test_training_offline_logs_domain_fid_precision_recall(tmp_path):
     cfg = make_cfg(
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=3",
         "logger=csv",
-        "callbacks.fid.num_samples=300",
+        "callbacks.fid.num_images=300",
         "callbacks.fid.classifier_epochs=1",
         "callbacks.fid.feature.weights_path=/nonexistent/inception.pth",
         output_dir=tmp_path,
@@ -97,6 +100,7 @@ def test_training_offline_logs_domain_fid_precision_recall(tmp_path):
         assert f'"{key}"' in summary
 
 
+@pytest.mark.slow
 def test_quality_benchmark_runs_tiny(fashion_mnist):
     done = subprocess.run(
         [

@@ -55,6 +55,7 @@ def test_resume_refuses_files_that_are_not_gan_checkpoints(tmp_path):
             train(smoke(f"ckpt_path={tmp_path / name}", output_dir=tmp_path / "run"))
 
 
+@pytest.mark.slow
 def test_a_live_run_holds_its_directory_and_a_dead_ones_lock_is_taken_over(tmp_path):
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -115,6 +116,7 @@ def train_on(run_dir, *overrides):
     )
 
 
+@pytest.mark.slow
 def test_full_disk_keeps_the_last_checkpoint_loadable_and_the_run_ends_cleanly(small_disk):
     run_dir = small_disk / "run"
     big = ["data.image_size=32"]  # a ~20 MB checkpoint: written part-way, then the disk is full
@@ -137,6 +139,7 @@ def test_full_disk_keeps_the_last_checkpoint_loadable_and_the_run_ends_cleanly(s
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_unwritable_grids_and_plots_warn_and_training_goes_on(finished, tmp_path, monkeypatch, caplog):
     import matplotlib.figure
 
@@ -155,6 +158,7 @@ def test_unwritable_grids_and_plots_warn_and_training_goes_on(finished, tmp_path
     assert json.loads((tmp_path / "summary.json").read_text())["iteration"] == 2  # the run went on
 
 
+@pytest.mark.slow
 def test_wandb_charts_everything_against_the_iteration_and_resumes_the_same_run(tmp_path, monkeypatch):
     import wandb.sdk.wandb_run as wandb_run
 
@@ -185,18 +189,19 @@ def test_wandb_charts_everything_against_the_iteration_and_resumes_the_same_run(
     assert len(runs) == 2 and len({r.name.rsplit("-", 1)[1] for r in runs}) == 1
 
 
+@pytest.mark.slow
 def test_newcomer_log_has_every_line_once_and_no_noise_past_checkpoints_fid_and_a_resume(tmp_path):
     """A run that crosses every cadence (checkpoints, FID, health, grids) to its end, then its resume."""
     every = [
         "data=synthetic",
-        "data.num_samples=96",
+        "data.dataset_size=96",
         "data.image_size=16",
         "logger=[csv,wandb]",
         "trainer.accelerator=cpu",
         "trainer.log_every_n_steps=2",
         "callbacks.model_checkpoint.every_n_iterations=2",
         "callbacks.fid.feature.name=small_conv",
-        "callbacks.fid.num_samples=64",
+        "callbacks.fid.num_images=64",
         "callbacks.fid.every_n_iterations=3",
         "callbacks.fid.kid=true",
         "callbacks.health.first_check=2",

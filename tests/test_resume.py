@@ -16,10 +16,12 @@ from gan.build import build_module
 from gan.module import DivergenceError
 from tests.conftest import ROOT, fit, smoke
 
+pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
+
 # 4 batches per epoch, 3 epochs = 12 iterations; stateful tricks and scheduler; a checkpoint every iteration
 RUN = [
     "data=synthetic",
-    "data.num_samples=64",
+    "data.dataset_size=64",
     "data.batch_size=16",
     "data.image_size=16",
     "data.channels=1",
@@ -27,7 +29,7 @@ RUN = [
     "model.discriminator.ndf=8",
     "model.discriminator.dropout=0.2",
     "trick=[instance_noise,d_freeze,ema]",
-    "trick.instance_noise.anneal_steps=10",
+    "trick.instance_noise.anneal_iterations=10",
     "optim=adam_decay",
     "trainer.max_epochs=3",
     "trainer.accelerator=cpu",
@@ -35,7 +37,7 @@ RUN = [
     "logger=[csv,tensorboard]",
     "callbacks.model_checkpoint.every_n_iterations=1",
     "callbacks.fid.feature.name=small_conv",
-    "callbacks.fid.num_samples=64",
+    "callbacks.fid.num_images=64",
     "callbacks.fid.batch_size=32",
     "callbacks.fid.every_n_iterations=2",
     "callbacks.health.first_check=2",

@@ -12,6 +12,8 @@ import torch.multiprocessing as mp
 from tests.conftest import ROOT
 from tests.gloo_ranks import one_rank
 
+pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
+
 
 def test_reduction_across_two_gloo_ranks_by_hand(tmp_path):
     # tests/gloo_ranks.py: real logits rank 0 [1, 1, 1, 1], rank 1 [-1, -1, -1, 5]; fakes [-1] * 4, [1] * 4

@@ -13,6 +13,8 @@ from gan.build import build_module
 from tests.conftest import CONF, fit, smoke
 from tests.test_resume import assert_same_state, load, run_with
 
+pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
+
 TINY = {
     "resnet": ["model.generator.ngf=32", "model.discriminator.ndf=32", "loss=hinge"],
     "r3gan": ["model.generator.width=16", "model.discriminator.width=16", "loss=rpgan", "trick=[r1,r2]"],
@@ -22,7 +24,7 @@ TINY = {
 @pytest.mark.parametrize("size", [32, 64, 128, 256])
 @pytest.mark.parametrize("model", ["resnet", "r3gan"])
 def test_new_models_train_at_every_size(model, size, tmp_path):
-    cfg = smoke(f"model={model}", *TINY[model], f"data.image_size={size}", "data.num_samples=8",
+    cfg = smoke(f"model={model}", *TINY[model], f"data.image_size={size}", "data.dataset_size=8",
                 "data.batch_size=4", output_dir=tmp_path)  # fmt: skip
     module = build_module(cfg)
     d0 = [p.detach().clone() for p in module.discriminator.parameters()]
@@ -60,7 +62,7 @@ def test_ada_and_lecam_train_with_every_loss(loss, tmp_path):
 # without its FID and logging checks: here the point is the tricks' state)
 BASE = [
     "data=synthetic",
-    "data.num_samples=64",
+    "data.dataset_size=64",
     "data.batch_size=16",
     "data.image_size=32",
     "data.channels=1",

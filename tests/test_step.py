@@ -43,6 +43,7 @@ def test_d_loss_penalties_and_g_term_see_what_d_sees(tmp_path):
         assert torch.allclose(a[keep], a[keep][0].expand_as(a[keep]), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_r2_and_rpgan_g_step_use_the_same_views(tmp_path):
     cfg = smoke("loss=rpgan", "trick=[diffaugment,r1,r2]", *AUGMENTED, output_dir=tmp_path)
     module = build_module(cfg)
@@ -97,6 +98,7 @@ def test_label_trick_with_relativistic_loss_is_refused(tmp_path):
         build_module(smoke("loss=rpgan", "trick=label_smoothing", output_dir=tmp_path))
 
 
+@pytest.mark.slow
 def test_issue_smoke_commands_run(tmp_path):
     tricks = "trick=[r1,r2,feature_matching,historical_averaging,ema,diffaugment]"
     train(smoke("loss=rpgan", tricks, "model.discriminator.minibatch_std=true", output_dir=tmp_path / "a"))
@@ -105,6 +107,7 @@ def test_issue_smoke_commands_run(tmp_path):
     assert (tmp_path / "c" / "checkpoints" / "last.ckpt").is_file()
 
 
+@pytest.mark.slow
 def test_labels_from_subfolders_reach_a_conditional_model(tmp_path):
     for i, name in enumerate(["boots", "heels", "sandals"]):
         folder = tmp_path / "data" / name

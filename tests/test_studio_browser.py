@@ -24,6 +24,8 @@ from gan.generate import generate, parse
 from gan.studio.server import serve
 from tests.conftest import require
 
+pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
+
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 PHOTO = "train_31.jpg"  # a shoe from the shared folder (held out of the shoe checkpoint in docs/studio.md)
 

@@ -10,6 +10,7 @@ from gan.sweep_report import report
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow
 def test_2x2_multirun_and_report(tmp_path):
     sweep = tmp_path / "sweep"
     done = subprocess.run(
@@ -51,6 +52,7 @@ def test_report_of_a_non_sweep_dir_fails_clearly(tmp_path):
 @pytest.mark.parametrize(
     "launcher", ["hydra/launcher=joblib", "hydra/launcher=submitit_slurm", "hparams_search=optuna"]
 )
+@pytest.mark.slow
 def test_launchers_and_sweepers_compose(launcher, tmp_path):
     done = subprocess.run(
         [sys.executable, "train.py", launcher, "--cfg", "hydra"],
@@ -64,6 +66,7 @@ def test_launchers_and_sweepers_compose(launcher, tmp_path):
     assert expected[launcher.split("=")[1]] in done.stdout
 
 
+@pytest.mark.slow
 def test_optuna_sweep_without_fid_fails_before_training(tmp_path):
     done = subprocess.run(
         [

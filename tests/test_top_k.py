@@ -44,6 +44,7 @@ def test_relativistic_losses_are_refused_naming_both(tmp_path):
         build_module(smoke("trick=[top_k]", "loss=rpgan", output_dir=tmp_path))
 
 
+@pytest.mark.slow
 def test_a_trick_gets_the_loss_and_each_epoch_also_after_a_resume(tmp_path, monkeypatch):
     module = build_module(smoke("trick=[top_k]", output_dir=tmp_path))
     assert module.tricks["top_k"].gan_loss is module.loss

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from gan.run import train
@@ -19,6 +20,7 @@ def test_smoke_run_writes_checkpoint_samples_and_gif(tmp_path):
     assert ckpt["config"]["model"]["generator"]["_target_"] == "gan.models.dcgan.Generator"
 
 
+@pytest.mark.slow
 def test_train_py_command_line_puts_outputs_in_run_dir(tmp_path):
     run = subprocess.run(
         [
@@ -41,6 +43,7 @@ def test_train_py_command_line_puts_outputs_in_run_dir(tmp_path):
     assert (tmp_path / "train.log").is_file() and (tmp_path / ".hydra" / "config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_config_error_is_one_line_with_exit_code_2(tmp_path):
     args = ["debug=smoke", "data=synthetic", "trick=feature_matching", "trick.feature_matching.layer=nope"]
     run = subprocess.run(
@@ -55,6 +58,7 @@ def test_config_error_is_one_line_with_exit_code_2(tmp_path):
     assert len(errors) == 1 and "layer='nope' does not exist" in errors[0]
 
 
+@pytest.mark.slow
 def test_last_checkpoint_is_the_end_of_training_between_periodic_saves(tmp_path):
     cfg = smoke("trainer.limit_train_batches=1.0", "trainer.max_steps=6", output_dir=tmp_path)
     cfg.callbacks.model_checkpoint.every_n_iterations = 2  # a periodic save at iteration 2, the end at 3

@@ -50,10 +50,10 @@ def test_noisy_labels_flip_the_asked_fraction():
 def test_instance_noise_sigma_schedule():
     assert noise_sigma(0, 0.2, 0) == noise_sigma(10_000, 0.2, 0) == 0.2  # S1: fixed
     assert [noise_sigma(i, 0.1, 1000) for i in (0, 500, 1000, 2000)] == [0.1, 0.05, 0.0, 0.0]  # S3: annealed
-    trick = InstanceNoise(sigma=0.5, anneal_steps=0)
+    trick = InstanceNoise(sigma=0.5, anneal_iterations=0)
     x = torch.zeros(200_000)
     assert abs(trick.d_input(x).std().item() - 0.5) < 0.01
-    trick = InstanceNoise(sigma=0.5, anneal_steps=10)
+    trick = InstanceNoise(sigma=0.5, anneal_iterations=10)
     trick.begin_iteration(10)
     assert torch.equal(trick.d_input(x), x) and trick.metrics()["sigma"] == 0.0
 
@@ -136,8 +136,9 @@ def test_frozen_d_keeps_weights_bit_for_bit(tmp_path):
     assert (module.d_steps, module.g_steps) == (0, 1)
 
 
+@pytest.mark.slow
 def test_trick_state_survives_checkpoint_round_trip(tmp_path):
-    overrides = ["trick=[instance_noise,d_freeze,ema]", "trick.instance_noise.anneal_steps=10"]
+    overrides = ["trick=[instance_noise,d_freeze,ema]", "trick.instance_noise.anneal_iterations=10"]
     train(smoke(*overrides, output_dir=tmp_path))
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     state = ckpt["state_dict"]
@@ -167,15 +168,18 @@ def test_trick_state_survives_checkpoint_round_trip(tmp_path):
         "n_critic",
     ],
 )
+@pytest.mark.slow
 def test_every_trick_trains(trick, tmp_path):
     train(smoke(f"trick={trick}", "callbacks=none", output_dir=tmp_path))
 
 
 @pytest.mark.parametrize("loss", ["minimax", "nonsaturating", "lsgan", "hinge", "wgan_gp"])
+@pytest.mark.slow
 def test_every_loss_trains(loss, tmp_path):
     train(smoke(f"loss={loss}", "callbacks=none", output_dir=tmp_path))
 
 
+@pytest.mark.slow
 def test_s1_lr_decay_is_085_per_10k_steps(tmp_path):
     module = build_module(smoke("optim=adam_decay", output_dir=tmp_path))
     (opt_g, opt_d), (sched_g, _) = module.configure_optimizers()
@@ -233,6 +237,7 @@ def test_historical_averaging_pulls_towards_the_mean_of_past_weights():
     assert "g_mean_0" in state and state["count"].tolist() == [0, 2]
 
 
+@pytest.mark.slow
 def test_ema_batchnorm_statistics_describe_the_averaged_weights(tmp_path):
     cfg = smoke("trick=ema", "trick.ema.decay=0.5", output_dir=tmp_path)
     module = build_module(cfg)

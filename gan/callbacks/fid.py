@@ -1,10 +1,10 @@
 """FID (optionally KID and Inception Score) of G's samples against real images, every
 `every_n_iterations` and at the end of training.
 
-Logs `val/fid` (what ModelCheckpoint or a sweeper monitors), `val/fid_<n>` naming the sample count, and
+Logs `val/fid` (what ModelCheckpoint or a sweeper monitors), `val/fid_<n>` naming `num_images`, and
 `val/best_fid`; with the domain classifier also `val/precision` and `val/recall` (Kynkäänniemi et al.).
 Samples come from the sampling generator (EMA weights when that trick is on). Real-image
-statistics are cached on disk per (dataset, preprocessing, size, sample count, feature network), so every
+statistics are cached on disk per (dataset, preprocessing, size, number of images, feature network), so every
 run of a sweep reuses them.
 """
 
@@ -67,7 +67,7 @@ class FID(L.Callback):
         self,
         feature: nn.Module | None,
         every_n_iterations: int = 2000,
-        num_samples: int = 5000,
+        num_images: int = 5000,
         batch_size: int = 100,
         kid: bool = False,
         cache_dir: str | None = None,
@@ -77,7 +77,7 @@ class FID(L.Callback):
     ):
         self.feature, self.every_n_iterations = feature, every_n_iterations
         self.is_network = inception_score  # a logits network (Inception's logits_unbiased); None: no IS
-        self.num_samples, self.batch_size, self.kid = num_samples, batch_size, kid
+        self.num_images, self.batch_size, self.kid = num_images, batch_size, kid
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.best_fid = float("inf")
         self.history: list[tuple[int, float]] = []
@@ -85,7 +85,7 @@ class FID(L.Callback):
         self.fid: FrechetInceptionDistance | None = None
         self.kid_metric: KernelInceptionDistance | None = None
         self.is_metric: InceptionScore | None = None
-        self.key = f"val/fid_{num_samples // 1000}k" if num_samples >= 1000 else f"val/fid_{num_samples}"
+        self.key = f"val/fid_{num_images // 1000}k" if num_images >= 1000 else f"val/fid_{num_images}"
         self.precision_recall = precision_recall  # None: on for the domain classifier (cheap features)
         self.classifier_epochs = classifier_epochs
         self.real_features: torch.Tensor | None = None
@@ -112,8 +112,8 @@ class FID(L.Callback):
     def kid_subset(self, trainer) -> int:
         """KID's subset size: 1,000 images (torchmetrics' default) or as many as both sets have."""
         reals = len(self.reference_set(trainer.datamodule))
-        subset = min(1000, self.num_samples, reals)
-        if subset < min(1000, self.num_samples) and trainer.is_global_zero:
+        subset = min(1000, self.num_images, reals)
+        if subset < min(1000, self.num_images) and trainer.is_global_zero:
             log.info("KID: subsets of %d images (the reference set has %d real images)", subset, reals)
         return subset
 
@@ -148,7 +148,7 @@ class FID(L.Callback):
             return None
         recipe = {
             "data": dataset_key(datamodule),
-            "n": self.num_samples,
+            "n": self.num_images,
             "feature": getattr(self.feature, "name", type(self.feature).__name__),
             "reference": type(self.reference_set(datamodule)).__name__,
         }
@@ -168,14 +168,14 @@ class FID(L.Callback):
         reals = self.reference_set(datamodule)
         loader = DataLoader(reals, batch_size=self.batch_size, shuffle=True, generator=order)
         for images, _ in loader:
-            images = as_rgb_uint8(images[: self.num_samples - seen].to(device))
+            images = as_rgb_uint8(images[: self.num_images - seen].to(device))
             self.fid.update(images, real=True)
             if self.kid_metric is not None:
                 self.kid_metric.update(images, real=True)
             if self.precision_recall:
                 features.append(self.feature(images).cpu())
             seen += len(images)
-            if seen >= self.num_samples:
+            if seen >= self.num_images:
                 break
         self.real_features = torch.cat(features) if features else None
         if path is not None:
@@ -229,8 +229,8 @@ class FID(L.Callback):
     def generate(self, module):
         """Samples from their own RNG, so that measuring FID never changes the training trajectory."""
         rng = torch.Generator().manual_seed(module.iteration)
-        for start in range(0, self.num_samples, self.batch_size):
-            n = min(self.batch_size, self.num_samples - start)
+        for start in range(0, self.num_images, self.batch_size):
+            n = min(self.batch_size, self.num_images - start)
             yield as_rgb_uint8(module.generate(*module.draw_inputs(n, generator=rng)))
 
     def state_dict(self) -> dict:

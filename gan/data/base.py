@@ -11,30 +11,42 @@ from gan.data.sampler import ResumableRandomSampler
 from gan.errors import ConfigError
 from gan.pixels import to_unit
 
+#: `data.pixel_range`: the value range of the images training sees
+PIXEL_RANGES = ([-1.0, 1.0], [0.0, 1.0])
+
 
 class GANDataModule(L.LightningDataModule):
-    """Subclasses implement `build_dataset()` returning a Dataset of (image [C,H,W] in [-1,1], int label)."""
+    """Subclasses implement `build_dataset()` returning a Dataset of (image [C,H,W] in [-1,1], int label).
+    The number of classes is that of `class_names`: the data knows it, no config types it."""
 
     #: names of the classes, index = label id; empty for unlabelled data
     class_names: tuple[str, ...] = ()
     #: labelled small images: FID falls back to a domain classifier's features (gan/metrics/classifier.py)
     domain_fid: bool = False
 
+    #: channels when `data.channels` is null: the dataset's own (1 for grayscale digits, 3 for photos)
+    native_channels: int = 3
+
     def __init__(
         self,
         image_size: int,
-        channels: int,
-        num_classes: int = 0,
+        channels: int | None = None,
         batch_size: int = 64,
         num_workers: int = 0,
         pin_memory: bool = False,
         classes: list[int | str] | None = None,
-        normalize: bool = True,
+        pixel_range: tuple[float, float] = (-1, 1),
         on_device: bool = False,
     ):
         super().__init__()
-        self.normalize = normalize  # False: images in [0, 1] instead of [-1, 1] (S0 experiment 1)
-        self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
+        try:
+            self.pixel_range = [float(v) for v in pixel_range]
+        except (TypeError, ValueError):
+            self.pixel_range = None
+        if self.pixel_range not in PIXEL_RANGES:
+            raise ConfigError(f"data.pixel_range={pixel_range}: allowed values are [-1, 1] or [0, 1]")
+        self.image_size, self.channels = image_size, channels or self.native_channels
+        self.num_classes = len(self.class_names)
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.on_device = on_device  # in-memory data batched on the training device (gan/data/device.py)
         self.classes = self.resolve_classes(classes)
@@ -76,7 +88,7 @@ class GANDataModule(L.LightningDataModule):
             keep = set(self.classes)
             labels = dataset_labels(dataset)
             dataset = Subset(dataset, [i for i, y in enumerate(labels) if int(y) in keep])
-        return dataset if self.normalize else ZeroOne(dataset)
+        return dataset if self.pixel_range == [-1.0, 1.0] else ZeroOne(dataset)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
@@ -119,7 +131,7 @@ class GANDataModule(L.LightningDataModule):
 
 
 class ZeroOne(Dataset):
-    """Images mapped from [-1, 1] back to [0, 1]: the unnormalised input of S0's first experiment."""
+    """Images mapped from [-1, 1] to [0, 1] (`data.pixel_range=[0,1]`): the input of S0's first experiment."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset

@@ -31,36 +31,18 @@ class ImageFolderDataModule(GANDataModule):
         self,
         root: str,
         image_size: int = 64,
-        channels: int = 3,
-        num_classes: int = 0,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        classes: list[int | str] | None = None,
-        normalize: bool = True,
-        on_device: bool = False,
         preprocess: str = "resize_crop",
         crop: int | None = None,
         labels_from_subfolders: bool = False,
         cache_dir: str | None = None,
         strict: bool = False,
+        **common,
     ):
         self.root = Path(root).expanduser()
         self.labels_from_subfolders = labels_from_subfolders
         if labels_from_subfolders:
             self.class_names = tuple(self._subfolders())
-            num_classes = len(self.class_names)
-        super().__init__(
-            image_size,
-            channels,
-            num_classes,
-            batch_size,
-            num_workers,
-            pin_memory,
-            classes,
-            normalize,
-            on_device,
-        )
+        super().__init__(image_size, **common)
         self.preprocess, self.crop, self.strict = preprocess, crop, strict
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.cache_hit: bool | None = None
@@ -140,36 +122,8 @@ class ZapposDataModule(ImageFolderDataModule):
 
     url = "http://vision.cs.utexas.edu/projects/finegrained/utzap50k/ut-zap50k-images-square.zip"
 
-    def __init__(
-        self,
-        root: str,
-        subcategories: list[str],
-        image_size: int = 64,
-        channels: int = 3,
-        num_classes: int = 0,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        normalize: bool = True,
-        on_device: bool = False,
-        preprocess: str = "pad_white",
-        cache_dir: str | None = None,
-        strict: bool = False,
-    ):
-        super().__init__(
-            root,
-            image_size,
-            channels,
-            num_classes,
-            batch_size,
-            num_workers,
-            pin_memory,
-            normalize=normalize,
-            on_device=on_device,
-            preprocess=preprocess,
-            cache_dir=cache_dir,
-            strict=strict,
-        )
+    def __init__(self, root: str, subcategories: list[str], preprocess: str = "pad_white", **folder):
+        super().__init__(root, preprocess=preprocess, **folder)
         self.subcategories = list(subcategories)
         self.what = (
             f"UT Zappos50K images: unzip {self.url} there (the ut-zap50k-images-square folder or its "

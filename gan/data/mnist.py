@@ -62,35 +62,19 @@ class MNISTDataModule(GANDataModule):
     torchvision_name = "MNIST"
     domain_fid = True
     class_names = tuple(str(d) for d in range(10))
+    native_channels = 1
     system_dirs: tuple[str, ...] = ()
 
     def __init__(
         self,
         root: str,
         image_size: int = 28,
-        channels: int = 1,
-        num_classes: int = 10,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        classes: list[int | str] | None = None,
-        normalize: bool = True,
-        on_device: bool = False,
         split: str = "train",
         download: bool = True,
         resize: str = "pad",
+        **common,
     ):
-        super().__init__(
-            image_size,
-            channels,
-            num_classes,
-            batch_size,
-            num_workers,
-            pin_memory,
-            classes,
-            normalize,
-            on_device,
-        )
+        super().__init__(image_size, **common)
         if split not in FILES:
             raise ConfigError(f"data.split={split!r}: allowed values are {sorted(FILES)}")
         self.root, self.split, self.download = Path(root), split, download

@@ -100,7 +100,7 @@ def _fit(train_set, test_set, channels: int, num_classes: int, epochs: int, seed
 
 
 def recipe(datamodule, epochs: int, seed: int) -> dict:
-    keys = ("image_size", "channels", "num_classes", "resize", "normalize", "preprocess", "root")
+    keys = ("image_size", "channels", "num_classes", "resize", "pixel_range", "preprocess", "root")
     data = {k: str(getattr(datamodule, k)) for k in keys if hasattr(datamodule, k)}
     return {"type": type(datamodule).__name__, **data, "epochs": epochs, "seed": seed, "version": 2}
 

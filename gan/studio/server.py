@@ -1,4 +1,5 @@
-"""The studio's web server: one HTML page and a small JSON API, on Python's standard library.
+"""Explore a trained generator's designs in the browser: the studio's web server (one HTML page and a small
+JSON API, on Python's standard library).
 
     python -m gan.studio ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt [port=7860] [use_ema=true]
         [search_steps=60]    # optimisation steps of a photo search (each also stops after 30 s)
@@ -7,15 +8,14 @@ Then open http://127.0.0.1:7860. It binds to 127.0.0.1 (this machine only) unles
 """
 
 import json
-import sys
 import threading
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from gan.cli import arguments, run_tool
 from gan.errors import ConfigError
-from gan.generate import parse
 from gan.studio.app import BadRequest, Studio
 from gan.studio.photo import MAX_PHOTO_BYTES, MAX_SEARCH_STEPS
 
@@ -29,7 +29,6 @@ def refuse_constant(name: str):
     raise BadRequest(f"{name} is not a number the studio accepts (standard JSON numbers only)")
 
 
-DEFAULTS = {"ckpt_path": None, "port": 7860, "host": "127.0.0.1", "use_ema": True, "search_steps": 60}
 PAGE = Path(__file__).with_name("page.html")
 
 
@@ -121,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def serve(args: dict) -> ThreadingHTTPServer:
     """The server, bound and ready (the checkpoint is read first, so a bad path fails before it)."""
-    args = {**DEFAULTS, **args}
+    args = {**arguments("studio", []), **args}  # conf/studio.yaml fills what a caller leaves out
     if not isinstance(args["port"], int) or not 0 <= args["port"] <= 65535:
         raise ConfigError(f"port={args['port']!r}: must be a whole number from 0 to 65535")
     if not isinstance(args["search_steps"], int) or not 1 <= args["search_steps"] <= MAX_SEARCH_STEPS:
@@ -138,10 +137,7 @@ def serve(args: dict) -> ThreadingHTTPServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        server = serve(parse(sys.argv[1:] if argv is None else argv, DEFAULTS))
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
+    server = run_tool("studio", __doc__, serve, argv)
     host, port = server.server_address[:2]
     studio = server.RequestHandlerClass.studio
     print(f"Studio for {studio.ckpt_path} at http://{host}:{port} (Ctrl+C stops)", flush=True)
