@@ -85,6 +85,14 @@ def load_generator(ckpt: dict, use_ema: bool = True) -> torch.nn.Module:
     return generator.eval()
 
 
+def load_discriminator(ckpt: dict) -> torch.nn.Module:
+    """D from the checkpoint's config and weights, in eval mode, frozen (the studio measures with it)."""
+    discriminator = instantiate(OmegaConf.create(rebuild_config(ckpt)["model"]["discriminator"]))
+    prefix, state = "discriminator.", ckpt["state_dict"]
+    discriminator.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+    return discriminator.eval().requires_grad_(False)
+
+
 def model_name(config: dict) -> str:
     """The model's config-group name (`cdcgan`), recorded at training; else its module's name."""
     return config.get("choices", {}).get("model") or config["model"]["generator"]["_target_"].split(".")[-2]

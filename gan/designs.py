@@ -1,9 +1,16 @@
 """Designs: a latent vector plus its condition, rendered to PNG the same way by `gan.generate` and the studio.
 
-A design travels as JSON, `{"z": [...], "label": 3 | null, "image": 0 | null}` (`image`: index into the
-run's conditioning images, for FashionGen-style models). A latents file is
-`{"checkpoint": ..., "use_ema": true, "prior": ..., "latent_dim": 100, "designs": [{"name": ..., ...}]}`;
-the studio writes one beside every download and inside every PNG (text chunk `gan-design`), and
+A design travels as JSON, `{"z": [...], "label": 3 | null, "image": 0 | null, "psi": 1.0, "steps": [...]}`
+(`image`: index into the run's conditioning images, for FashionGen-style models). G draws
+`latent_of(design) = psi * z + sum of steps`: `psi` is the truncation (1: none), each step
+`{"direction": k, "sigma": s}` moves s standard deviations along principal direction k (gan/directions.py).
+`z` is the design as drawn (or found from a photo) and the steps are kept apart, so a file says what a
+designer did and stays editable; a design without `psi` and `steps` (every file before them) is its `z`.
+
+A latents file is `{"checkpoint": ..., "generator": {...}, "use_ema": true, "prior": ..., "latent_dim": 100,
+"designs": [{"name": ..., ...}], "directions": [{"index": k, "name": ..., "sigma": ..., "vector": [...]}]}`
+(`directions`: those the designs step along or a designer named). The studio writes one beside every
+download and inside every PNG (text chunk `gan-design`), and
 `python -m gan.generate ckpt_path=... latents=<file.json or design.png>` recreates those images bit for bit.
 """
 
@@ -58,6 +65,29 @@ def between(prior: str, a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.T
     t = torch.linspace(0, 1, steps)[:, None]
     a, b = a.expand(steps, -1), b.expand(steps, -1)
     return slerp(a, b, t) if prior in ("gaussian", "sphere") else (1 - t) * a + t * b
+
+
+TRUNCATABLE = ("gaussian", "uniform")  # centred priors whose support holds psi * z; the sphere's does not
+
+
+def truncate(prior: str, z: torch.Tensor, psi: float) -> torch.Tensor:
+    """The truncation trick (Karras et al. 2019's psi; Brock et al. 2019): z pulled toward the prior's mean,
+    0 for the Gaussian and the cube. On the sphere psi * z would leave the support G was trained on."""
+    if psi == 1:
+        return z
+    if prior not in TRUNCATABLE:
+        raise ValueError(f"truncation needs a Gaussian or uniform prior; this model's is {prior}")
+    return z * psi
+
+
+def latent_of(prior: str, z: torch.Tensor, psi: float, steps: list[dict], directions: dict) -> torch.Tensor:
+    """What G draws for a design: `truncate(z, psi)` plus each step, in direction order, from `directions`
+    ({index: (unit vector, sigma)}). The one formula of the studio and gan.generate, hence the same bits."""
+    latent = truncate(prior, z, psi)
+    for step in sorted(steps, key=lambda s: s["direction"]):
+        vector, sigma = directions[step["direction"]]
+        latent = latent + (float(step["sigma"]) * sigma) * vector
+    return latent
 
 
 def read_latents(path: str) -> dict:

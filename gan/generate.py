@@ -4,6 +4,7 @@
     python -m gan.generate ckpt_path=... mode=interpolate steps=10 rows=4    # latent walks (slerp)
     python -m gan.generate ckpt_path=... label=7 individual=true            # conditional: one class
     python -m gan.generate ckpt_path=... latents=designs/latents.json       # the studio's designs, exactly
+    python -m gan.generate ckpt_path=... psi=0.7                            # truncation: quality over variety
 
 Writes `grid.png` (or `interpolation.png`) and, with individual=true, `images/00000.png`... to out_dir
 (default: a `generated/` folder beside the checkpoint's run dir). EMA weights are used when the run had them.
@@ -16,7 +17,7 @@ import torch
 from gan.checkpoint import identity, load_checkpoint, load_generator
 from gan.cli import arguments, run_tool
 from gan.conditioning import condition_of, draw_condition
-from gan.designs import between, png_bytes, read_latents, render_one
+from gan.designs import TRUNCATABLE, between, latent_of, png_bytes, read_latents, render_one, truncate
 from gan.errors import ConfigError
 from gan.pixels import to_unit
 from gan.priors import sample_latent
@@ -44,6 +45,10 @@ def check_args(args: dict) -> None:
         raise ConfigError(f"mode={args['mode']!r}: allowed values are grid, interpolate")
     if args["latents"] and args["label"] is not None:
         raise ConfigError("label= and latents= together: each design in the latents file names its class")
+    if not isinstance(args["psi"], int | float) or not 0 <= args["psi"] <= 1:
+        raise ConfigError(f"psi={args['psi']!r}: the truncation must be a number from 0 to 1 (1: none)")
+    if args["latents"] and args["psi"] != 1:
+        raise ConfigError("psi= and latents= together: each design in the latents file records its psi")
 
 
 def writable_dir(path: Path) -> Path:
@@ -58,14 +63,21 @@ def writable_dir(path: Path) -> Path:
 
 
 def latents(args: dict, prior: str, dim: int) -> tuple[torch.Tensor, int]:
-    """All latent vectors of the request (small: latent_dim floats each) and the grid's row length."""
+    """All latent vectors of the request (small: latent_dim floats each), truncated by psi, and the grid's
+    row length."""
+    if args["psi"] != 1 and prior not in TRUNCATABLE:
+        raise ConfigError(
+            f"psi={args['psi']}: truncation needs a Gaussian or uniform prior; this model's is {prior}"
+        )
     gen = torch.Generator().manual_seed(args["seed"])
     if args["mode"] == "grid":
         n = args["num_images"]
-        return sample_latent(prior, n, dim, generator=gen), max(1, int(min(n, MAX_GRID) ** 0.5))
+        z = sample_latent(prior, n, dim, generator=gen)
+        return truncate(prior, z, args["psi"]), max(1, int(min(n, MAX_GRID) ** 0.5))
     rows, steps = args["rows"], args["steps"]
     a, b = sample_latent(prior, rows, dim, generator=gen), sample_latent(prior, rows, dim, generator=gen)
-    return torch.cat([between(prior, a[i], b[i], steps) for i in range(rows)]), steps
+    path = torch.cat([between(prior, a[i], b[i], steps) for i in range(rows)])
+    return truncate(prior, path, args["psi"]), steps
 
 
 def describe(made_by: dict) -> str:
@@ -89,6 +101,27 @@ def check_identity(args: dict, data: dict, mine: dict) -> dict:
     return mine
 
 
+def design_latent(design: dict, i: int, data: dict, prior: str, dim: int, where: str) -> torch.Tensor:
+    """What G draws for design i of a latents file: psi * z plus its steps, with the file's own direction
+    vectors (gan/designs.py); a design without psi and steps (older files) is its z."""
+    z = torch.tensor(design.get("z") or [], dtype=torch.float32)
+    if z.shape != (dim,):
+        raise ConfigError(f"{where}: design {i} has {z.numel()} numbers, G takes {dim}")
+    psi, steps = design.get("psi", 1.0), design.get("steps") or []
+    if not isinstance(psi, int | float) or not 0 <= psi <= 1 or (psi != 1 and prior not in TRUNCATABLE):
+        raise ConfigError(f"{where}: design {i} has psi={psi!r}; it must be 0 to 1 (1 for a {prior} prior)")
+    table = {}
+    for d in data.get("directions") or []:
+        table[d["index"]] = (torch.tensor(d["vector"], dtype=torch.float32), float(d["sigma"]))
+    for step in steps:
+        k, sigma = step.get("direction"), step.get("sigma")
+        if k not in table or table[k][0].shape != (dim,) or not isinstance(sigma, int | float):
+            raise ConfigError(
+                f"{where}: design {i} steps along direction {k!r}, which the file does not hold"
+            )
+    return latent_of(prior, z, psi, steps, table)
+
+
 @torch.no_grad()
 def from_latents(args: dict, ckpt: dict, generator, out: Path) -> list[Path]:
     """The designs of a latents file (gan/designs.py), each rendered alone: the studio's pixels exactly."""
@@ -96,12 +129,11 @@ def from_latents(args: dict, ckpt: dict, generator, out: Path) -> list[Path]:
     mine = check_identity(args, data, identity(ckpt, args["use_ema"]))
     data = {**data, "checkpoint": str(args["ckpt_path"]), "generator": mine}  # what the new PNGs carry
     dim, state = ckpt["config"]["model"]["latent_dim"], ckpt["state_dict"]
+    prior, where = ckpt["config"]["model"]["prior"], f"latents={args['latents']}"
     (out / "images").mkdir(exist_ok=True)
     written = []
     for i, design in enumerate(data["designs"]):
-        z = torch.tensor(design.get("z") or [], dtype=torch.float32)
-        if z.shape != (dim,):
-            raise ConfigError(f"latents={args['latents']}: design {i} has {z.numel()} numbers, G takes {dim}")
+        z = design_latent(design, i, data, prior, dim, where)
         label, image = design.get("label"), design.get("image")
         cond = condition_for(generator, state, 1, label)
         if image is not None:

@@ -24,6 +24,14 @@ def sample_latent(
     raise ValueError(f"model.prior={prior!r} is not a prior; choose one of {list(PRIORS)}")
 
 
+def prior_std(prior: str) -> float:
+    """The prior's standard deviation along any unit vector: N(0, I) and the scaled sphere have 1 per
+    coordinate, U(-1, 1) has 1/3 variance."""
+    if prior not in PRIORS:
+        raise ValueError(f"model.prior={prior!r} is not a prior; choose one of {list(PRIORS)}")
+    return 1 / math.sqrt(3) if prior == "uniform" else 1.0
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation between rows of a and b at fractions t (shape [n, 1])."""
     a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)

@@ -20,17 +20,14 @@ from gan.designs import between, neighbours, read_latents
 from gan.errors import ConfigError
 from gan.generate import generate, parse
 from gan.priors import sample_latent
-from gan.run import train
 from gan.studio.app import BadRequest, Studio
 from gan.studio.server import serve
-from tests.conftest import ROOT, smoke
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
-def conditional(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cdcgan")
-    train(smoke("model=cdcgan", "data.num_classes=3", "trick=ema", output_dir=out))
-    return out / "checkpoints" / "last.ckpt"
+def conditional(studio_ckpt):
+    return studio_ckpt
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,19 @@
 """The studio driven in a real headless Chromium (Debian's chromium + chromium-driver, via Selenium), as a
-designer would use it: draw a page, pin, vary, interpolate, download, mistype. Screenshots of every step
-land in the test's tmp dir (`screens/`)."""
+designer would use it: draw a page, pin, vary, interpolate, download, mistype; steer along named principal
+directions; trade variety for quality; start from a photo. Screenshots of every step land in the test's tmp
+dir (`screens/`), or in GAN_STUDIO_SCREENS.
 
+The same walk-through runs on any checkpoint: `GAN_STUDIO_CKPT=<run>/checkpoints/last.ckpt
+GAN_STUDIO_SCREENS=screens/ uv run pytest tests/test_studio_browser.py` (the photo is a shared shoe).
+"""
+
+import io
+import json
+import os
+import shutil
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +21,17 @@ import pytest
 from PIL import Image
 
 from gan.generate import generate, parse
-from gan.run import train
 from gan.studio.server import serve
-from tests.conftest import require, smoke
+from tests.conftest import require
 
 pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+PHOTO = "train_31.jpg"  # a shoe from the shared folder (held out of the shoe checkpoint in docs/studio.md)
 
 
-@pytest.fixture
-def browser(tmp_path):
+@pytest.fixture(scope="module")
+def browser():
     require(CHROMIUM, "Debian chromium (apt-get install chromium chromium-driver)")
     require(CHROMEDRIVER, "Debian chromium-driver")
     from selenium import webdriver
@@ -31,114 +41,278 @@ def browser(tmp_path):
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
         options.add_argument(flag)
-    options.add_experimental_option(
-        "prefs",
-        {"download.default_directory": str(tmp_path / "downloads"), "download.prompt_for_download": False},
-    )
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     yield driver
     driver.quit()
 
 
-@pytest.fixture
-def studio_url(tmp_path):
-    out = tmp_path / "run"
-    train(smoke("model=cdcgan", "data.num_classes=3", "trick=ema", output_dir=out))
-    ckpt = out / "checkpoints" / "last.ckpt"
-    server = serve({"ckpt_path": str(ckpt), "port": 0, "host": "127.0.0.1", "use_ema": True})
+@pytest.fixture(scope="module")
+def studio_url(request, tmp_path_factory):
+    """One server for the module, on a copy of the checkpoint (its directions cache and names its own)."""
+    given = os.environ.get("GAN_STUDIO_CKPT")
+    if given:
+        ckpt = Path(given)
+    else:
+        ckpt = shutil.copy(
+            request.getfixturevalue("studio_ckpt"), tmp_path_factory.mktemp("browser") / "x.ckpt"
+        )
+    server = serve({"ckpt_path": str(ckpt), "port": 0, "search_steps": 60 if given else 10})
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", ckpt
+    yield f"http://127.0.0.1:{server.server_address[1]}/", Path(ckpt)
     server.shutdown()
     server.server_close()
 
 
-def downloaded(folder: Path, name: str, timeout: float = 20) -> Path:
-    path, end = folder / name, time.time() + timeout
-    while not path.is_file() and time.time() < end:
-        time.sleep(0.1)
-    assert path.is_file(), (
-        f"{name} was not downloaded; {folder} has {sorted(p.name for p in folder.glob('*'))}"
-    )
-    return path
+class Page:
+    """The page in the browser, with the few moves the walk-throughs need."""
 
+    def __init__(self, browser, url: str, tmp_path: Path):
+        from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.webdriver.support.ui import WebDriverWait
 
-def test_designer_walkthrough(browser, studio_url, tmp_path):
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+        self.browser, self.downloads = browser, tmp_path / "downloads"
+        self.screens = Path(os.environ.get("GAN_STUDIO_SCREENS") or tmp_path / "screens")
+        self.screens.mkdir(parents=True, exist_ok=True)
+        browser.execute_cdp_cmd(
+            "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(self.downloads)}
+        )
+        # the page replaces its cards on every draw: an element found just before that goes stale, so retry
+        self.wait = WebDriverWait(browser, 120, ignored_exceptions=[StaleElementReferenceException])
+        browser.get(url)
+        self.wait.until(lambda d: len(self.all("#page .design")) == 16)
 
-    url, ckpt = studio_url
-    screens = tmp_path / "screens"
-    screens.mkdir()
-    # the page replaces its cards on every draw: an element found just before that goes stale, so retry
-    wait = WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException])
+    def all(self, css):
+        from selenium.webdriver.common.by import By
 
-    def all_(css):
-        return browser.find_elements(By.CSS_SELECTOR, css)
+        return self.browser.find_elements(By.CSS_SELECTOR, css)
 
-    def shot(name):
-        browser.save_screenshot(str(screens / f"{name}.png"))
+    def one(self, css):
+        from selenium.webdriver.common.by import By
 
-    browser.get(url)
-    wait.until(lambda d: len(all_("#page .design")) == 16)
-    assert "Page of 16 drawn in" in browser.find_element(By.ID, "status").text
-    shot("1_page")
+        return self.browser.find_element(By.CSS_SELECTOR, css)
 
-    Select(browser.find_element(By.ID, "class")).select_by_visible_text("class_2 (2)")
-    seed = browser.find_element(By.ID, "seed")
-    seed.clear()
-    seed.send_keys("42")
-    browser.find_element(By.ID, "draw").click()
+    def js(self, script, *args):
+        return self.browser.execute_script(script, *args)
 
-    def captions(css):  # read in one call inside the page: no element can go stale in between
-        return browser.execute_script(
-            f"return [...document.querySelectorAll('{css}')].map(f => f.textContent)"
+    def texts(self, css):  # read in one call inside the page: no element can go stale in between
+        return self.js(f"return [...document.querySelectorAll('{css}')].map(f => f.textContent)")
+
+    def slide(self, css, value):
+        self.js(
+            "const s = document.querySelector(arguments[0]); s.value = arguments[1];"
+            "s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change'));",
+            css,
+            str(value),
         )
 
-    wait.until(lambda d: all("seed 42" in c and "class_2" in c for c in captions("#page .design")))
-    shot("2_class_page")
+    def shot(self, name, at: str | None = None):
+        """A screenshot of the window, scrolled to show `at` (a CSS selector) when given."""
+        self.js(
+            "arguments[0] ? document.querySelector(arguments[0]).scrollIntoView() : window.scrollTo(0, 0)", at
+        )
+        self.browser.save_screenshot(str(self.screens / f"{name}.png"))
 
-    all_("#page .design")[0].click()
-    all_("#page .design")[5].click()
-    wait.until(lambda d: len(all_("#pinned .design")) == 2)
-    assert browser.find_element(By.ID, "pin-count").text == "2"
-    shot("3_pinned")
+    def downloaded(self, name: str, timeout: float = 30) -> Path:
+        path, end = self.downloads / name, time.time() + timeout
+        while not path.is_file() and time.time() < end:
+            time.sleep(0.1)
+        found = sorted(p.name for p in self.downloads.glob("*")) if self.downloads.is_dir() else []
+        assert path.is_file(), f"{name} was not downloaded; {self.downloads} has {found}"
+        return path
 
-    browser.execute_script(
-        "const s = document.getElementById('strength'); s.value = '0.6'; s.dispatchEvent(new Event('input'));"
-    )
-    assert browser.find_element(By.ID, "strength-value").text == "0.60"
-    all_("#pinned .design")[0].find_element(By.CLASS_NAME, "vary").click()
-    wait.until(lambda d: len(all_("#variations .design")) == 8)
-    shot("4_variations")
 
-    steps = browser.find_element(By.ID, "steps")
+def image_of(src: str) -> np.ndarray:
+    import base64
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))))
+
+
+def test_designer_walkthrough(browser, studio_url, tmp_path):  # ~15 s
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    url, ckpt = studio_url
+    page = Page(browser, url, tmp_path)
+    assert "Page of 16 drawn in" in page.one("#status").text
+    page.shot("1_page")
+
+    if page.js("return info.condition") == "label":
+        Select(page.one("#class")).select_by_index(len(page.all("#class option")) - 1)
+    seed = page.one("#seed")
+    seed.clear()
+    seed.send_keys("42")
+    page.one("#draw").click()
+    page.wait.until(lambda d: all("seed 42" in c for c in page.texts("#page .design")))
+    page.shot("2_class_page")
+
+    page.all("#page .design")[0].click()
+    page.all("#page .design")[5].click()
+    page.wait.until(lambda d: len(page.all("#pinned .design")) == 2)
+    assert page.one("#pin-count").text == "2"
+    page.shot("3_pinned")
+
+    page.slide("#strength", 0.6)
+    assert page.one("#strength-value").text == "0.60"
+    page.all("#pinned .design")[0].find_element(By.CLASS_NAME, "vary").click()
+    page.wait.until(lambda d: len(page.all("#variations .design")) == 8)
+    page.shot("4_variations", "#variations")
+
+    steps = page.one("#steps")
     steps.clear()
     steps.send_keys("6")
-    browser.find_element(By.ID, "interpolate").click()
-    wait.until(lambda d: len(all_("#interpolation .design")) == 6)
-    ends = browser.execute_script(
+    page.one("#interpolate").click()
+    page.wait.until(lambda d: len(page.all("#interpolation .design")) == 6)
+    ends = page.js(
         "const f = document.querySelectorAll('#interpolation .design');"
         "return [f[0].design.z, f[f.length - 1].design.z, pins[0].z, pins[1].z];"
     )
     assert np.allclose(ends[0], ends[2], atol=1e-5) and np.allclose(ends[1], ends[3], atol=1e-5)
-    shot("5_interpolation")
+    page.shot("5_interpolation", "#interpolation")
 
-    all_("#pinned .design")[0].find_element(By.CLASS_NAME, "png").click()
-    png = downloaded(tmp_path / "downloads", "pin_1.png")
-    assert Image.open(png).size == (32, 32)
+    page.all("#pinned .design")[0].find_element(By.CLASS_NAME, "png").click()
+    png = page.downloaded("pin_1.png")
     [again] = generate(parse([f"ckpt_path={ckpt}", f"latents={png}", f"out_dir={tmp_path / 'generated'}"]))
     assert np.array_equal(np.asarray(Image.open(png)), np.asarray(Image.open(again)))
 
-    browser.find_element(By.ID, "zip").click()
-    assert downloaded(tmp_path / "downloads", "designs.zip").stat().st_size > 1000
+    page.one("#zip").click()
+    assert page.downloaded("designs.zip").stat().st_size > 1000
 
     seed.clear()
     seed.send_keys("12abc")
-    browser.find_element(By.ID, "draw").click()
-    error = browser.find_element(By.ID, "error")
-    wait.until(lambda d: error.is_displayed())
+    page.one("#draw").click()
+    error = page.one("#error")
+    page.wait.until(lambda d: error.is_displayed())
     assert error.text == "seed must be a whole number from 0 to 4294967295, not '12abc'"
-    assert len(all_("#page .design")) == 16  # the page stays as it was
-    shot("6_bad_seed")
-    assert len(list(screens.glob("*.png"))) == 6
+    assert len(page.all("#page .design")) == 16  # the page stays as it was
+    page.shot("6_bad_seed")
+
+
+def test_steer_name_export_and_redraw(browser, studio_url, tmp_path):  # ~15 s (directions computed here)
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    url, ckpt = studio_url
+    page = Page(browser, url, tmp_path)
+    page.wait.until(lambda d: "directions (PCA of layer" in page.one("#dir-status").text)
+    page.all("#page .design")[3].click()
+    page.wait.until(lambda d: len(page.all("#pinned .design")) == 1)
+    page.one("#pinned .steer").click()
+    page.wait.until(
+        lambda d: len(page.all("#directions .direction")) == 8 and len(page.all(".dir-strip img")) == 40
+    )
+    page.wait.until(lambda d: "Steered in" in page.one("#status").text)
+    strip = page.js(
+        "return [...document.querySelectorAll('.direction')[0].querySelectorAll('img')].map(i => i.src)"
+    )
+    assert len({s for s in strip}) == 5  # five different previews, -2 sigma .. +2 sigma
+    page.shot("steer_1_directions", "#steer-panel")
+
+    name = page.all(".dir-name")[0]
+    name.send_keys("heel height", Keys.TAB)  # the name is saved when the field loses focus
+    page.wait.until(lambda d: "is now “heel height”" in page.one("#status").text)
+    page.slide('.direction[data-index="0"] .dir-slider', 1.5)
+    page.wait.until(lambda d: "heel height +1.5σ" in page.one("#steer-caption").text)
+    page.all('.direction[data-index="2"] .dir-strip img')[0].click()  # a preview sets its slider: -2 sigma
+    page.wait.until(lambda d: "direction 3 -2σ" in page.one("#steer-caption").text)
+    page.shot("steer_2_named_and_moved", "#steer-panel")
+
+    page.one("#steer-pin").click()
+    page.wait.until(lambda d: len(page.all("#pinned .design")) == 2)
+    assert "heel height +1.5σ, direction 3 -2σ" in page.texts("#pinned .design")[1]
+    page.shot("steer_3_pinned")
+    page.one("#zip").click()
+    with zipfile.ZipFile(page.downloaded("designs.zip")) as archive:
+        archive.extractall(tmp_path / "set")
+    latents = json.loads((tmp_path / "set" / "latents.json").read_text())
+    steered = latents["designs"][1]
+    assert steered["steps"] == [
+        {"direction": 0, "sigma": 1.5, "name": "heel height"},
+        {"direction": 2, "sigma": -2.0, "name": ""},
+    ]
+    assert [(d["index"], d["name"]) for d in latents["directions"]] == [(0, "heel height"), (2, "")]
+    written = generate(
+        parse(
+            [f"ckpt_path={ckpt}", f"latents={tmp_path / 'set' / 'latents.json'}", f"out_dir={tmp_path / 'g'}"]
+        )
+    )
+    for path in written:  # the steered design too, pixel for pixel
+        assert np.array_equal(
+            np.asarray(Image.open(path)), np.asarray(Image.open(tmp_path / "set" / path.name))
+        )
+    assert not np.array_equal(*(np.asarray(Image.open(p)) for p in written))
+    page.all("#pinned .design")[1].find_element(By.CLASS_NAME, "png").click()
+    assert np.array_equal(
+        np.asarray(Image.open(page.downloaded("pin_1_steered.png"))),
+        np.asarray(Image.open(tmp_path / "set" / "design_001.png")),
+    )
+
+
+def test_truncation_trades_variety_for_typical_designs(browser, studio_url, tmp_path):  # ~10 s
+    url, ckpt = studio_url
+    page = Page(browser, url, tmp_path)
+    spread = {}
+    for psi in ("0.5", "1.0"):
+        page.slide("#psi", psi)
+        assert page.one("#psi-value").text == f"{float(psi):.2f}"
+        page.wait.until(
+            lambda d, psi=psi: (
+                page.js("return [...document.querySelectorAll('#page .design')].map(f => f.design.psi)")
+                == [float(psi)] * 16
+            )
+        )
+        page.wait.until(lambda d: "drawn in" in page.one("#status").text)
+        page.shot(f"truncation_{psi}")
+        images = [
+            image_of(s) for s in page.js("return [...document.querySelectorAll('#page img')].map(i => i.src)")
+        ]
+        spread[psi] = np.std(np.stack(images).astype(float), axis=0).mean()
+    assert all("ψ 0.5" not in c for c in page.texts("#page .design"))  # psi 1 is not shown
+    assert spread["0.5"] < spread["1.0"]
+    page.slide("#psi", "0.5")
+    page.wait.until(lambda d: all("ψ 0.5" in c for c in page.texts("#page .design")))
+    generate(
+        parse(
+            [
+                f"ckpt_path={ckpt}",
+                "seed=0",
+                "num_images=16",
+                "psi=0.5",
+                "individual=true",
+                f"out_dir={tmp_path}",
+            ]
+        )
+    )
+    first = page.js("return document.querySelector('#page img').src")
+    assert np.array_equal(image_of(first), np.asarray(Image.open(tmp_path / "images" / "00000.png")))
+
+
+def test_start_from_a_photo_then_vary_it(browser, studio_url, shoes, tmp_path):  # ~15 s
+    from selenium.webdriver.common.by import By
+
+    url, _ = studio_url
+    page = Page(browser, url, tmp_path)
+    page.one("#photo").send_keys(str(shoes / PHOTO))
+    page.wait.until(lambda d: page.one("#photo-progress").is_displayed())
+    page.wait.until(lambda d: "Pinned as “photo 1”" in page.one("#photo-status").text)
+    assert page.one("#photo-target").get_attribute("src").startswith("data:image/png")
+    assert page.texts("#pinned .design figcaption")[0].startswith("photo 1")
+    page.shot("photo_1_found")
+    page.all("#pinned .design")[0].find_element(By.CLASS_NAME, "vary").click()
+    page.wait.until(lambda d: len(page.all("#variations .design")) == 8)
+    page.shot("photo_2_varied", "#variations")
+    page.all("#pinned .design")[0].find_element(By.CLASS_NAME, "steer").click()
+    page.wait.until(lambda d: len(page.all(".dir-strip img")) == 40)
+    page.shot("photo_3_steered", "#steer-panel")
+
+    (tmp_path / "notes.jpg").write_text("not a photo at all")
+    Image.new("RGB", (300, 100), "white").save(tmp_path / "banner.png")
+    for file, sentence in (
+        ("notes.jpg", "not an image the studio can read"),
+        ("banner.png", "300x100, 3.0:1"),
+    ):
+        page.one("#photo").send_keys(str(tmp_path / file))
+        page.wait.until(
+            lambda d, s=sentence: s in page.one("#error").text and s in page.one("#photo-status").text
+        )
+    page.shot("photo_4_bad_upload")
+    assert len(page.all("#pinned .design")) == 1  # nothing pinned from a bad file

@@ -1,25 +1,33 @@
-"""What the studio does, without the web server: pages, variations and interpolations of designs.
+"""What the studio does, without the web server: pages, variations, interpolations, steering along principal
+directions, truncation and starting from a photo.
 
 Every request arrives as plain JSON values; each is checked here and a bad one raises `BadRequest` with a
-sentence the page shows. A design is `{"z": [...], "label": int | None, "image": int | None}`
-(gan/designs.py).
+sentence the page shows. A design is `{"z": [...], "label": int | None, "image": int | None, "psi": 1.0,
+"steps": [{"direction": k, "sigma": s}]}` (gan/designs.py); G draws `latent_of(design)`.
 """
 
 import base64
 import io
 import json
 import math
+import threading
 import zipfile
+from dataclasses import dataclass, field
 
 import torch
 
-from gan.checkpoint import has_ema, identity, load_checkpoint, load_generator, model_name
+from gan.checkpoint import has_ema, identity, load_checkpoint, load_discriminator, load_generator, model_name
 from gan.conditioning import condition_of
-from gan.designs import between, neighbours, png_bytes, render_one
+from gan.designs import TRUNCATABLE, between, latent_of, neighbours, png_bytes, render_one
+from gan.directions import load_or_compute, save
 from gan.pixels import as_saved_pixels
 from gan.priors import sample_latent
+from gan.projection import Settings, project
+from gan.studio.photo import MAX_PHOTO_BYTES, MAX_SEARCH_STEPS, PhotoError, Search, decode_upload, prepare
 
 MAX_COUNT, MAX_STEPS, MAX_SEED = 64, 32, 2**32 - 1
+MAX_SIGMA, MAX_NAME = 5.0, 40  # the page's sliders span +-3 sigma; a file may hold up to +-5
+PREVIEW_SIGMAS, SHOWN = (-2.0, -1.0, 0.0, 1.0, 2.0), 8  # each strip; directions shown on the page
 
 
 class BadRequest(ValueError):
@@ -34,23 +42,40 @@ def whole(value, name: str, least: int, most: int) -> int:
     return value
 
 
-def fraction(value, name: str) -> float:
+def number(value, name: str, least: float, most: float) -> float:
     try:
-        number = float(value)
+        x = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
-        number = float("nan")
-    if not 0.0 <= number <= 1.0:  # also refuses NaN
-        raise BadRequest(f"{name} must be a number from 0 to 1, not {value!r}")
-    return number
+        x = math.nan
+    if not least <= x <= most:  # also refuses NaN
+        raise BadRequest(f"{name} must be a number from {least:g} to {most:g}, not {value!r}")
+    return x
+
+
+def fraction(value, name: str) -> float:
+    return number(value, name, 0.0, 1.0)
+
+
+@dataclass
+class Design:
+    z: torch.Tensor
+    cond: dict
+    psi: float = 1.0
+    steps: list[dict] = field(default_factory=list)  # [{"direction": k, "sigma": s}], one per direction
+
+    def but(self, **changes) -> "Design":
+        return Design(**{**self.__dict__, **changes})
 
 
 class Studio:
-    def __init__(self, ckpt_path: str, use_ema: bool = True):
+    def __init__(self, ckpt_path: str, use_ema: bool = True, search_steps: int = Settings.steps):
         ckpt = load_checkpoint(ckpt_path)
-        self.ckpt_path, self.use_ema = ckpt_path, use_ema and has_ema(ckpt)  # what is used, not asked for
-        self.generator = load_generator(ckpt, use_ema)
+        self.ckpt, self.ckpt_path = ckpt, ckpt_path
+        self.use_ema = use_ema and has_ema(ckpt)  # what is used, not what was asked for
+        self.generator = load_generator(ckpt, use_ema).requires_grad_(False)
         self.identity = identity(ckpt, use_ema)
         config, state = ckpt["config"], ckpt["state_dict"]
+        self.config = config
         self.prior, self.latent_dim = config["model"]["prior"], config["model"]["latent_dim"]
         self.condition = condition_of(self.generator)
         self.classes = state["fixed_labels"].unique().tolist() if self.condition == "label" else []
@@ -58,6 +83,11 @@ class Studio:
         self.class_names = {c: names[c] if c < len(names) else str(c) for c in self.classes}
         self.cond_images = state["fixed_images"] if self.condition == "image" else torch.zeros(0)
         self.model = model_name(config)
+        self.lock = threading.RLock()  # one generator: one use at a time (requests and the photo search)
+        self._directions = None  # (Directions, file, read from disk, why not saved), on first use
+        self._discriminator = None
+        self.search: Search | None = None
+        self.search_steps = search_steps
 
     # ---- what the page needs to know ----------------------------------------------------------------
 
@@ -73,37 +103,118 @@ class Studio:
             "images": [data_url(png_bytes(p)) for p in as_saved_pixels(self.cond_images)]
             if self.cond_images.ndim == 4
             else [],
-            "limits": {"count": MAX_COUNT, "steps": MAX_STEPS, "seed": MAX_SEED},
+            "truncation": self.prior in TRUNCATABLE,
+            "truncation_note": None if self.prior in TRUNCATABLE else self.no_truncation(),
+            "limits": {
+                "count": MAX_COUNT,
+                "steps": MAX_STEPS,
+                "seed": MAX_SEED,
+                "sigma": MAX_SIGMA,
+                "name": MAX_NAME,
+                "search_steps": MAX_SEARCH_STEPS,
+                "photo_bytes": MAX_PHOTO_BYTES,
+            },
+            "previews": list(PREVIEW_SIGMAS),
+            "shown_directions": SHOWN,
         }
+
+    def no_truncation(self) -> str:
+        return (
+            f"truncation is for Gaussian and uniform priors; this model's {self.prior} prior puts every "
+            "latent at the same norm, so pulling latents toward its centre would leave what G was trained on"
+        )
 
     # ---- requests -----------------------------------------------------------------------------------
 
-    def page(self, seed, count, label=None, image=None) -> dict:
-        """`count` designs from the prior with this seed: the latents `gan.generate seed=... num_images=...`
-        draws. Conditions are the chosen class/image, or each in turn."""
+    def page(self, seed, count, label=None, image=None, psi=1.0) -> dict:
+        """`count` designs from the prior with this seed: the latents `gan.generate seed=... num_images=...
+        psi=...` draws. Conditions are the chosen class/image, or each in turn."""
         seed, count = whole(seed, "seed", 0, MAX_SEED), whole(count, "count", 1, MAX_COUNT)
+        psi = self.check_psi(psi)
         z = sample_latent(self.prior, count, self.latent_dim, generator=torch.Generator().manual_seed(seed))
-        return {"seed": seed, "designs": self.draw(z, self.conditions(count, label, image))}
+        conds = self.conditions(count, label, image)
+        return {
+            "seed": seed,
+            "designs": self.draw([Design(zi, c, psi) for zi, c in zip(z, conds, strict=True)]),
+        }
 
     def variations(self, design, strength, seed, count) -> dict:
-        z, cond = self.parse(design)
+        """Designs around this one's z; each keeps its truncation and steps."""
+        d = self.parse(design)
         strength, seed = fraction(strength, "how different"), whole(seed, "seed", 0, MAX_SEED)
         count = whole(count, "count", 1, MAX_COUNT)
-        near = neighbours(self.prior, z, strength, count, torch.Generator().manual_seed(seed))
-        return {"designs": self.draw(near, [cond] * count)}
+        near = neighbours(self.prior, d.z, strength, count, torch.Generator().manual_seed(seed))
+        return {"designs": self.draw([d.but(z=z) for z in near])}
 
     def interpolate(self, a, b, steps) -> dict:
-        """Latents from a to b; the condition is a's for the first half of the path, b's for the rest."""
-        (za, ca), (zb, cb) = self.parse(a), self.parse(b)
+        """Latents from a to b (and each step's sigma and psi, linearly); the condition is a's for the
+        first half of the path, b's for the rest."""
+        a, b = self.parse(a), self.parse(b)
         steps = whole(steps, "steps", 2, MAX_STEPS)
-        conds = [ca] * (steps // 2) + [cb] * (steps - steps // 2)
-        return {"designs": self.draw(between(self.prior, za, zb, steps), conds)}
+        path, designs = between(self.prior, a.z, b.z, steps), []
+        for i, z in enumerate(path):
+            t = i / (steps - 1)
+            sigmas = {s["direction"]: (1 - t) * s["sigma"] for s in a.steps}
+            for s in b.steps:
+                sigmas[s["direction"]] = sigmas.get(s["direction"], 0.0) + t * s["sigma"]
+            walk = [{"direction": k, "sigma": v} for k, v in sorted(sigmas.items())]
+            cond = a.cond if i < steps // 2 else b.cond
+            designs.append(Design(z, cond, (1 - t) * a.psi + t * b.psi, walk))
+        return {"designs": self.draw(designs)}
+
+    def render(self, designs) -> dict:
+        """The designs as they are now (after a slider moved): one batch."""
+        if not isinstance(designs, list) or not 1 <= len(designs) <= MAX_COUNT:
+            raise BadRequest(f"send 1 to {MAX_COUNT} designs to draw")
+        return {"designs": self.draw([self.parse(d) for d in designs])}
+
+    def directions(self) -> dict:
+        """The principal directions (computed on first use, then read from the cache beside the
+        checkpoint) and their names."""
+        found, path, cached, unsaved = self.loaded_directions()
+        return {
+            "directions": [
+                {"index": k, "name": found.names[k], "variance": found.variance[k]}
+                for k in range(len(found.names))
+            ],
+            "method": found.method,
+            "file": str(path),
+            "cached": cached,
+            "unsaved": unsaved,
+        }
+
+    def name(self, direction, name) -> dict:
+        """A designer's name for a direction ("heel height"), saved in the cache file."""
+        found, path, _, _ = self.loaded_directions()
+        k = whole(direction, "direction", 0, len(found.names) - 1)
+        if not isinstance(name, str) or len(name.strip()) > MAX_NAME or not name.isprintable():
+            raise BadRequest(f"a direction's name is at most {MAX_NAME} printable characters")
+        found.names[k] = name.strip()
+        self._directions = (found, path, True, save(found, path, self.identity))
+        return self.directions()
+
+    def strips(self, design, directions=None) -> dict:
+        """For each direction, the design with that direction's slider at -2 .. +2 sigma (the others as
+        they are): the previews beside the sliders, drawn in one batch with the design itself."""
+        d, found = self.parse(design), self.loaded_directions()[0]
+        count = len(found.names)
+        if directions is None:
+            directions = list(range(min(SHOWN, count)))
+        if not isinstance(directions, list) or not 1 <= len(directions) <= count:
+            raise BadRequest(f"ask for 1 to {count} directions' previews")
+        chosen = [whole(k, "direction", 0, count - 1) for k in directions]
+        designs = [d.but(steps=with_step(d.steps, k, s)) for k in chosen for s in PREVIEW_SIGMAS]
+        drawn, n = self.draw([d, *designs]), len(PREVIEW_SIGMAS)
+        strips = [
+            {"direction": k, "designs": drawn[1 + i * n : 1 + (i + 1) * n]} for i, k in enumerate(chosen)
+        ]
+        return {"design": drawn[0], "sigmas": list(PREVIEW_SIGMAS), "strips": strips}
 
     def png(self, design) -> bytes:
         """One design at full resolution, rendered alone; its latents file rides in the PNG."""
-        z, cond = self.parse(design)
-        latents = self.latents_file([{**self.normal(z, cond), "name": "design.png"}])
-        return png_bytes(render_one(self.generator, z, self.tensor(cond)), latents)
+        d = self.parse(design)
+        latents = self.latents_file([{**self.normal(d), "name": "design.png"}])
+        return png_bytes(render_one(self.generator, self.latent(d), self.tensor(d.cond)), latents)
 
     def zip(self, designs) -> bytes:
         if not isinstance(designs, list) or not designs or len(designs) > 256:
@@ -111,14 +222,104 @@ class Studio:
         out, entries = io.BytesIO(), []
         with zipfile.ZipFile(out, "w") as archive:
             for i, design in enumerate(designs):
-                z, cond = self.parse(design)
-                entries.append({**self.normal(z, cond), "name": f"design_{i:03d}.png"})
-                pixels = render_one(self.generator, z, self.tensor(cond))
+                d = self.parse(design)
+                entries.append({**self.normal(d), "name": f"design_{i:03d}.png"})
+                pixels = render_one(self.generator, self.latent(d), self.tensor(d.cond))
                 archive.writestr(entries[-1]["name"], png_bytes(pixels, self.latents_file(entries[-1:])))
             archive.writestr("latents.json", json.dumps(self.latents_file(entries), indent=1))
         return out.getvalue()
 
+    # ---- starting from a photo ----------------------------------------------------------------------
+
+    def project(self, photo, steps=None) -> dict:
+        """Check the photo now (a bad one is a sentence), then search in the background; a new photo
+        stops the previous search. The page polls `search_status`."""
+        steps = self.search_steps if steps in (None, "") else whole(steps, "steps", 1, MAX_SEARCH_STEPS)
+        channels, size = self.image_shape()
+        data = self.config.get("data", {})
+        try:
+            target = prepare(
+                decode_upload(photo),
+                channels,
+                size,
+                data.get("preprocess") or "resize_crop",
+                data.get("crop"),
+            )
+        except PhotoError as err:
+            raise BadRequest(str(err)) from None
+        if self.search is not None:
+            self.search.stop.set()
+        if self._discriminator is None:
+            self._discriminator = load_discriminator(self.ckpt)
+        self.search = Search(lambda search: self.find(search, target, steps), steps).start()
+        return {**self.search.status(), "photo": data_url(png_bytes(as_saved_pixels(target[None])[0]))}
+
+    def search_status(self, search) -> dict:
+        latest = self.search.number if self.search else 0
+        number = whole(search, "search", 1, MAX_SEED)
+        if number != latest:
+            raise BadRequest(f"no photo search {number} is running (the latest is {latest})")
+        return self.search.status()
+
+    def cancel(self, search) -> dict:
+        self.search_status(search)
+        self.search.stop.set()
+        return self.search.status()
+
+    def find(self, search: Search, target: torch.Tensor, steps: int) -> dict:
+        if self.condition == "label":
+            options = torch.tensor(self.classes)
+        else:
+            options = self.cond_images if self.condition == "image" else None
+
+        def told(step, total, loss, image):
+            search.told(step, total, loss, data_url(png_bytes(as_saved_pixels(image[None])[0])))
+
+        result = project(
+            self.generator,
+            self._discriminator,
+            target,
+            self.prior,
+            self.latent_dim,
+            options,
+            Settings(steps=steps),
+            progress=told,
+            cancelled=search.stop.is_set,
+            lock=lambda: self.lock,
+        )
+        cond = {}
+        if self.condition == "label":
+            cond = {"label": self.classes[result.option]}
+        elif self.condition == "image":
+            cond = {"image": result.option}
+        with self.lock:
+            [design] = self.draw([Design(result.z, cond)])
+        loss = result.loss if math.isfinite(result.loss) else None
+        return {"design": design, "loss": loss, "stopped": result.stopped}
+
+    def image_shape(self) -> tuple[int, int]:
+        with self.lock, torch.no_grad():
+            d = Design(torch.zeros(self.latent_dim), self.conditions(1, None, None)[0])
+            x = self.generator(d.z[None], None if not d.cond else self.tensor(d.cond)[None])
+        return x.shape[1], x.shape[-1]
+
     # ---- designs in and out -------------------------------------------------------------------------
+
+    def loaded_directions(self):
+        if self._directions is None:
+            self._directions = load_or_compute(
+                self.ckpt_path,
+                self.generator,
+                self.identity,
+                self.prior,
+                self.latent_dim,
+                self.condition_batch,
+            )
+        return self._directions
+
+    def condition_batch(self, n: int):
+        c = [self.tensor(cond) for cond in self.conditions(n, None, None)]
+        return None if c[0] is None else torch.stack(c)
 
     def conditions(self, count: int, label, image) -> list:
         if self.condition == "label":
@@ -137,36 +338,73 @@ class Studio:
             raise BadRequest(f"class {label} is not one this model was trained on ({names})")
         return label
 
-    def parse(self, design) -> tuple[torch.Tensor, dict]:
+    def check_psi(self, psi) -> float:
+        psi = 1.0 if psi in (None, "") else fraction(psi, "truncation psi")
+        if psi != 1.0 and self.prior not in TRUNCATABLE:
+            raise BadRequest(self.no_truncation())
+        return psi
+
+    def parse(self, design) -> Design:
         if not isinstance(design, dict) or not isinstance(design.get("z"), list):
             raise BadRequest("a design needs its latent vector z (pick one on the page)")
         numbers = all(isinstance(v, int | float) and math.isfinite(v) for v in design["z"])
         if len(design["z"]) != self.latent_dim or not numbers:
             raise BadRequest(f"a design's z must be {self.latent_dim} finite numbers")
         z = torch.tensor(design["z"], dtype=torch.float32)
-        return z, self.conditions(1, design.get("label"), design.get("image"))[0]
+        cond = self.conditions(1, design.get("label"), design.get("image"))[0]
+        return Design(z, cond, self.check_psi(design.get("psi")), self.check_steps(design.get("steps")))
+
+    def check_steps(self, steps) -> list[dict]:
+        if steps in (None, []):
+            return []
+        count = len(self.loaded_directions()[0].names)
+        if not isinstance(steps, list) or len(steps) > count or not all(isinstance(s, dict) for s in steps):
+            raise BadRequest(f"a design's steps are at most {count} of {{direction, sigma}}")
+        out = {}
+        for s in steps:
+            k = whole(s.get("direction"), "a step's direction", 0, count - 1)
+            out[k] = number(s.get("sigma"), "a step's sigma", -MAX_SIGMA, MAX_SIGMA)
+        return [{"direction": k, "sigma": v} for k, v in sorted(out.items()) if v != 0]
+
+    def latent(self, d: Design) -> torch.Tensor:
+        table = {}
+        if d.steps:
+            found = self.loaded_directions()[0]
+            table = {
+                s["direction"]: (found.vectors[s["direction"]], found.sigmas[s["direction"]].item())
+                for s in d.steps
+            }
+        return latent_of(self.prior, d.z, d.psi, d.steps, table)
 
     def tensor(self, cond: dict) -> torch.Tensor | None:
         if "label" in cond:
             return torch.tensor(cond["label"])
         return self.cond_images[cond["image"]] if "image" in cond else None
 
-    def normal(self, z: torch.Tensor, cond: dict) -> dict:
-        return {"z": z.tolist(), "label": cond.get("label"), "image": cond.get("image")}
+    def normal(self, d: Design) -> dict:
+        names = self._directions[0].names if self._directions else []
+        steps = [{**s, "name": names[s["direction"]] if names else ""} for s in d.steps]
+        return {
+            "z": d.z.tolist(),
+            "label": d.cond.get("label"),
+            "image": d.cond.get("image"),
+            "psi": d.psi,
+            "steps": steps,
+        }
 
     @torch.no_grad()
-    def draw(self, z: torch.Tensor, conds: list[dict]) -> list[dict]:
+    def draw(self, designs: list[Design]) -> list[dict]:
         """The page's pictures, one batch; downloads are re-rendered one by one (`render_one`)."""
-        c = [self.tensor(cond) for cond in conds]
+        c = [self.tensor(d.cond) for d in designs]
         cond = None if c[0] is None else torch.stack(c)
-        pixels = as_saved_pixels(self.generator(z, cond))
+        pixels = as_saved_pixels(self.generator(torch.stack([self.latent(d) for d in designs]), cond))
         return [
-            {**self.normal(zi, ci), "src": data_url(png_bytes(p))}
-            for zi, ci, p in zip(z, conds, pixels, strict=True)
+            {**self.normal(d), "src": data_url(png_bytes(p))} for d, p in zip(designs, pixels, strict=True)
         ]
 
     def latents_file(self, designs: list[dict]) -> dict:
-        return {
+        data = {
+            "format": 2,
             "checkpoint": self.ckpt_path,
             "generator": self.identity,
             "use_ema": self.use_ema,
@@ -174,6 +412,28 @@ class Studio:
             "latent_dim": self.latent_dim,
             "designs": designs,
         }
+        used = {s["direction"] for d in designs for s in d.get("steps") or []}
+        if self._directions is not None:
+            found = self._directions[0]
+            keep = sorted(used | {k for k, n in enumerate(found.names) if n})
+            data["directions"] = [
+                {
+                    "index": k,
+                    "name": found.names[k],
+                    "sigma": found.sigmas[k].item(),
+                    "vector": found.vectors[k].tolist(),
+                }
+                for k in keep
+            ]
+        return data
+
+
+def with_step(steps: list[dict], direction: int, sigma: float) -> list[dict]:
+    """`steps` with this direction's sigma set (0 removes it)."""
+    kept = [s for s in steps if s["direction"] != direction]
+    return sorted(
+        kept + ([{"direction": direction, "sigma": sigma}] if sigma else []), key=lambda s: s["direction"]
+    )
 
 
 def data_url(png: bytes) -> str:

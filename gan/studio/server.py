@@ -2,6 +2,7 @@
 JSON API, on Python's standard library).
 
     python -m gan.studio ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt [port=7860] [use_ema=true]
+        [search_steps=60]    # optimisation steps of a photo search (each also stops after 30 s)
 
 Then open http://127.0.0.1:7860. It binds to 127.0.0.1 (this machine only) unless host= says otherwise.
 """
@@ -13,11 +14,15 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from gan.cli import run_tool
+from gan.cli import arguments, run_tool
 from gan.errors import ConfigError
 from gan.studio.app import BadRequest, Studio
+from gan.studio.photo import MAX_PHOTO_BYTES, MAX_SEARCH_STEPS
 
 MAX_BODY = 4_000_000  # bytes: 256 designs of 512-d latents fit many times over
+MAX_PHOTO_BODY = MAX_PHOTO_BYTES * 4 // 3 + 1000  # a photo, base64-encoded in JSON
+MAX_DRAIN = 64_000_000  # a larger body is read and dropped (so the page gets the sentence), up to this
+UNLOCKED = {"/api/project/status", "/api/project/cancel"}  # they read the search's state, never G
 
 
 def refuse_constant(name: str):
@@ -28,8 +33,7 @@ PAGE = Path(__file__).with_name("page.html")
 
 
 class Handler(BaseHTTPRequestHandler):
-    studio: Studio
-    lock = threading.Lock()  # one generator, one request at a time
+    studio: Studio  # its lock: one generator, one request (or photo search step) at a time
 
     def do_GET(self) -> None:
         if self.path in ("/", "/index.html"):
@@ -42,12 +46,19 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         routes = {
             "/api/page": lambda r: self.studio.page(
-                r.get("seed"), r.get("count"), r.get("label"), r.get("image")
+                r.get("seed"), r.get("count"), r.get("label"), r.get("image"), r.get("psi")
             ),
             "/api/variations": lambda r: self.studio.variations(
                 r.get("design"), r.get("strength"), r.get("seed"), r.get("count")
             ),
             "/api/interpolate": lambda r: self.studio.interpolate(r.get("a"), r.get("b"), r.get("steps")),
+            "/api/render": lambda r: self.studio.render(r.get("designs")),
+            "/api/directions": lambda r: self.studio.directions(),
+            "/api/name": lambda r: self.studio.name(r.get("direction"), r.get("name")),
+            "/api/strips": lambda r: self.studio.strips(r.get("design"), r.get("directions")),
+            "/api/project": lambda r: self.studio.project(r.get("photo"), r.get("steps")),
+            "/api/project/status": lambda r: self.studio.search_status(r.get("search")),
+            "/api/project/cancel": lambda r: self.studio.cancel(r.get("search")),
             "/api/png": lambda r: self.studio.png(r.get("design")),
             "/api/zip": lambda r: self.studio.zip(r.get("designs")),
         }
@@ -57,7 +68,7 @@ class Handler(BaseHTTPRequestHandler):
             request = self.read_json()
             if not isinstance(request, dict):
                 raise BadRequest("the request must be a JSON object")
-            with self.lock:
+            with threading.Lock() if self.path in UNLOCKED else self.studio.lock:
                 result = routes[self.path](request)
         except (BadRequest, json.JSONDecodeError) as err:
             return self.reply_json({"error": str(err)}, HTTPStatus.BAD_REQUEST)
@@ -74,9 +85,23 @@ class Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length") or "0"
         if not length.isdigit():
             raise BadRequest(f"Content-Length must be a whole number of bytes, not {length!r}")
-        if int(length) > MAX_BODY:
-            raise BadRequest(f"the request is {int(length)} bytes; at most {MAX_BODY} are accepted")
+        limit = MAX_PHOTO_BODY if self.path == "/api/project" else MAX_BODY
+        if int(length) > limit:
+            self.drain(int(length))
+            what = "photo" if self.path == "/api/project" else "request"
+            raise BadRequest(
+                f"the {what} is {int(length) / 1e6:.1f} MB; at most {limit / 1e6:.1f} MB are accepted"
+            )
         return json.loads(self.rfile.read(int(length)) or b"{}", parse_constant=refuse_constant)
+
+    def drain(self, length: int) -> None:
+        """Read a refused body away, so the browser reads the answer instead of a reset connection."""
+        if length > MAX_DRAIN:
+            self.close_connection = True
+            return
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 20))
+            length = length - len(chunk) if chunk else 0
 
     def reply_json(self, data: dict, status: HTTPStatus = HTTPStatus.OK) -> None:
         self.reply(status, json.dumps(data, allow_nan=False).encode(), "application/json")
@@ -95,9 +120,14 @@ class Handler(BaseHTTPRequestHandler):
 
 def serve(args: dict) -> ThreadingHTTPServer:
     """The server, bound and ready (the checkpoint is read first, so a bad path fails before it)."""
+    args = {**arguments("studio", []), **args}  # conf/studio.yaml fills what a caller leaves out
     if not isinstance(args["port"], int) or not 0 <= args["port"] <= 65535:
         raise ConfigError(f"port={args['port']!r}: must be a whole number from 0 to 65535")
-    studio = Studio(args["ckpt_path"], use_ema=bool(args["use_ema"]))
+    if not isinstance(args["search_steps"], int) or not 1 <= args["search_steps"] <= MAX_SEARCH_STEPS:
+        raise ConfigError(
+            f"search_steps={args['search_steps']!r}: must be a whole number from 1 to {MAX_SEARCH_STEPS}"
+        )
+    studio = Studio(args["ckpt_path"], use_ema=bool(args["use_ema"]), search_steps=args["search_steps"])
     handler = type("StudioHandler", (Handler,), {"studio": studio})
     try:
         return ThreadingHTTPServer((args["host"], args["port"]), handler)
