@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.quality import Scorer, train_and_sample  # noqa: E402
 from benchmarks.selfsup import floats  # noqa: E402
 from gan.build import build_datamodule  # noqa: E402
-from gan.callbacks.fid import as_rgb_uint8  # noqa: E402
 from gan.metrics.copying import CopyingTest  # noqa: E402
 from gan.metrics.selfsup import embed, selfsup_encoder  # noqa: E402
+from gan.pixels import as_rgb_uint8  # noqa: E402
 from tests.conftest import SHARED, make_cfg  # noqa: E402
 
 DATASETS = {

@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gan.build import build_datamodule  # noqa: E402
-from gan.callbacks.fid import as_rgb_uint8  # noqa: E402
 from gan.checkpoint import load_checkpoint, load_generator  # noqa: E402
 from gan.metrics.classifier import domain_classifier  # noqa: E402
 from gan.metrics.precision_recall import precision_recall  # noqa: E402
+from gan.pixels import as_rgb_uint8  # noqa: E402
 from gan.priors import sample_latent  # noqa: E402
 from tests.conftest import make_cfg  # noqa: E402
 

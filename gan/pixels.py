@@ -10,6 +10,12 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+def as_rgb_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats (1 or 3 channels) to the uint8 RGB the feature networks of FID expect."""
+    images = to_uint8(images)
+    return images.repeat(1, 3, 1, 1) if images.shape[1] == 1 else images
+
+
 def from_uint8(images: torch.Tensor) -> torch.Tensor:
     """[0, 255] uint8 (the folder cache, metric inputs) to [-1, 1] floats."""
     return images.float() / 127.5 - 1

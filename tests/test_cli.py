@@ -37,9 +37,10 @@ BEFORE = {
         "chunk": 256,
         "latents": None,
         "force": False,
+        "psi": 1.0,  # issue 26: truncation, 1 draws from the prior as before
     },
     "export": {"ckpt_path": None, "format": "onnx", "use_ema": True, "out_dir": None},
-    "studio": {"ckpt_path": None, "port": 7860, "host": "127.0.0.1", "use_ema": True},
+    "studio": {"ckpt_path": None, "port": 7860, "host": "127.0.0.1", "use_ema": True, "search_steps": 60},
     "sweep_report": {"sweep_dir": None},
 }
 

@@ -9,12 +9,13 @@ import pytest
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from gan.callbacks.fid import FID, as_rgb_uint8
+from gan.callbacks.fid import FID
 from gan.data.digits import DigitsDataModule
 from gan.errors import ConfigError
 from gan.generate import generate, parse
 from gan.metrics import features
 from gan.metrics.features import build
+from gan.pixels import as_rgb_uint8
 from gan.run import train
 from tests.conftest import ROOT, make_cfg, smoke
 

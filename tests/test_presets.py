@@ -43,6 +43,8 @@ FROM_DATAMODULE = ("data.num_classes", "data.channels")
 ADDED = {
     "perf.precision": (None, "issue 24: null keeps trainer.precision"),
     "perf.compile_mode": ("default", "issue 24: torch.compile's mode, used only with perf.compile=true"),
+    "callbacks.fid.selfsup.method": ("simclr", "issue 22: the self-supervised encoder's recipe"),
+    "callbacks.fid.selfsup.steps": (1000, "issue 22: the self-supervised encoder's recipe"),
     "data.held_out": (0.1, "issue 22: folders keep ~10% of their files out of training for val/copying"),
 }
 

@@ -12,10 +12,10 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 import gan.metrics.classifier as classifier_module
 from gan.build import build_datamodule
-from gan.callbacks.fid import as_rgb_uint8
 from gan.data.mnist import fit_to_size
 from gan.metrics.classifier import domain_classifier
 from gan.metrics.precision_recall import precision_recall
+from gan.pixels import as_rgb_uint8
 from gan.run import train
 from tests.conftest import ROOT, make_cfg
 

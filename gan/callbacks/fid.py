@@ -31,7 +31,7 @@ from gan.metrics.copying import CopyingTest
 from gan.metrics.features import NeedsData
 from gan.metrics.precision_recall import precision_recall
 from gan.metrics.selfsup import SelfSupFeatures, selfsup_encoder
-from gan.pixels import to_uint8
+from gan.pixels import as_rgb_uint8
 
 log = logging.getLogger(__name__)
 REAL_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
@@ -58,12 +58,6 @@ def dataset_key(datamodule) -> dict:
         if isinstance(v, str | int | float | bool | list | tuple | Path)
     }
     return {"type": type(datamodule).__name__, **plain}
-
-
-def as_rgb_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] floats (1 or 3 channels) to the uint8 RGB the metric expects."""
-    images = to_uint8(images)
-    return images.repeat(1, 3, 1, 1) if images.shape[1] == 1 else images
 
 
 FALLBACK = {

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan.data.device import materialize
+from gan.pixels import as_rgb_uint8
 
 log = logging.getLogger(__name__)
 MAX_SIZE = 64  # larger images are seen at this size: the encoder's CPU budget
@@ -262,8 +263,6 @@ def with_noise(x: torch.Tensor, sigma: float, generator: torch.Generator) -> tor
 @torch.no_grad()
 def embed(features: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Features of [-1, 1] images, through the same uint8 RGB path as G's samples."""
-    from gan.callbacks.fid import as_rgb_uint8
-
     return torch.cat([features(as_rgb_uint8(part)) for part in images.split(batch_size)]).double()
 
 
