@@ -338,6 +338,8 @@ def test_nearest_training_images_of_a_pin(browser, folder_url, studio_url, tmp_p
     assert [c.split(" · ")[0] for c in captions] == [f"#{k}" for k in range(1, 7)]
     distances = [float(c.split("distance ")[1]) for c in captions]
     assert distances == sorted(distances) and distances[0] > 0
+    titles = page.js("return [...document.querySelectorAll('#nearest .neighbour')].map(f => f.title)")
+    assert all(t.startswith("training image ") and t.endswith(".jpg") for t in titles)  # the shoe's file
     assert page.js("return document.querySelector('#nearest .query img').src") == page.js(
         "return pins[0].src"
     )

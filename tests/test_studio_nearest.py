@@ -5,12 +5,16 @@ checkpoint is conftest's `folder_ckpt` (160 shared shoes, a 20-step encoder cach
 
 import json
 import threading
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from gan.checkpoint import load_checkpoint
+from gan.data.images import preprocess
 from gan.errors import ConfigError
 from gan.metrics.selfsup import training_images
 from gan.studio.app import BadRequest, Studio
@@ -54,6 +58,8 @@ def test_a_design_that_is_a_training_image_finds_it_first_at_distance_zero(studi
     assert distances[0] < 1e-5 < 1e-2 < distances[1]  # itself (float32 rounding of a batch), then others
     assert distances == sorted(distances) and [n["rank"] for n in found["images"]] == [1, 2, 3, 4, 5, 6]
     assert (pixels(found["images"][0]["src"]) == images[k].permute(1, 2, 0).numpy()).all()
+    photo = Image.open(Path(studio.config["data"]["root"]) / found["images"][0]["file"]).convert("RGB")
+    assert (np.asarray(preprocess(photo, "resize_crop", 32)) == images[k].permute(1, 2, 0).numpy()).all()
     reference = found["reference"]
     assert reference["kind"] == "held_out" and reference["count"] == 37  # the held-out shoes
     assert reference["median"] > 1e-3 and "held-out images" in reference["text"]

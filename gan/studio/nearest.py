@@ -101,6 +101,7 @@ class Index:
     reference: torch.Tensor  # sorted: each reference image's distance to its nearest training image
     held_out: bool  # the reference is held-out real images (else training images, leaving themselves out)
     seconds: float
+    files: list[str] | None = None  # each training image's file under data.root (folders)
 
     def space(self) -> str:
         v = self.encoder.validation
@@ -152,6 +153,7 @@ class Index:
                 {
                     "rank": r + 1,
                     "index": int(i),
+                    "file": self.files[i] if self.files else None,
                     "distance": float(d),
                     "pixels": self.images[i].permute(1, 2, 0),
                 }
@@ -199,7 +201,8 @@ def build_index(config: dict, train: bool = False) -> Index:
         raise NoEncoder(no_encoder(config, cache))
     features, images = features_of(encoder, datamodule.train_set)
     reference, held_out = reference_distances(encoder, datamodule, features)
-    return Index(encoder, features, images, reference, held_out, time.perf_counter() - start)
+    files = datamodule.files_of(datamodule.train_set) if hasattr(datamodule, "files_of") else None
+    return Index(encoder, features, images, reference, held_out, time.perf_counter() - start, files)
 
 
 class NearestImages:
