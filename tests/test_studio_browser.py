@@ -1,7 +1,7 @@
 """The studio driven in a real headless Chromium (Debian's chromium + chromium-driver, via Selenium), as a
 designer would use it: draw a page, pin, vary, interpolate, download, mistype; steer along named principal
-directions; trade variety for quality; start from a photo. Screenshots of every step land in the test's tmp
-dir (`screens/`), or in GAN_STUDIO_SCREENS.
+directions; trade variety for quality; start from a photo; ask for a pin's nearest training images.
+Screenshots of every step land in the test's tmp dir (`screens/`), or in GAN_STUDIO_SCREENS.
 
 The same walk-through runs on any checkpoint: `GAN_STUDIO_CKPT=<run>/checkpoints/last.ckpt
 GAN_STUDIO_SCREENS=screens/ uv run pytest tests/test_studio_browser.py` (the photo is a shared shoe).
@@ -59,6 +59,16 @@ def studio_url(request, tmp_path_factory):
     server = serve({"ckpt_path": str(ckpt), "port": 0, "search_steps": 60 if given else 10})
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/", Path(ckpt)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def folder_url(folder_ckpt):
+    """A server on conftest's shoe checkpoint, whose run cached its self-supervised encoder."""
+    server = serve({"ckpt_path": str(folder_ckpt), "port": 0})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
 
@@ -316,3 +326,36 @@ def test_start_from_a_photo_then_vary_it(browser, studio_url, shoes, tmp_path): 
         )
     page.shot("photo_4_bad_upload")
     assert len(page.all("#pinned .design")) == 1  # nothing pinned from a bad file
+
+
+def test_nearest_training_images_of_a_pin(browser, folder_url, studio_url, tmp_path):  # ~10 s
+    page = Page(browser, folder_url, tmp_path)
+    page.all("#page .design")[2].click()
+    page.wait.until(lambda d: len(page.all("#pinned .design")) == 1)
+    page.one("#pinned .nearest").click()
+    page.wait.until(lambda d: len(page.all("#nearest .neighbour")) == 6)
+    captions = page.texts("#nearest .neighbour figcaption")
+    assert [c.split(" · ")[0] for c in captions] == [f"#{k}" for k in range(1, 7)]
+    distances = [float(c.split("distance ")[1]) for c in captions]
+    assert distances == sorted(distances) and distances[0] > 0
+    titles = page.js("return [...document.querySelectorAll('#nearest .neighbour')].map(f => f.title)")
+    assert all(t.startswith("training image ") and t.endswith(".jpg") for t in titles)  # the shoe's file
+    assert page.js("return document.querySelector('#nearest .query img').src") == page.js(
+        "return pins[0].src"
+    )
+    status = page.one("#nearest-status").text
+    assert status.startswith("pin 1: ") and "self-supervised encoder selfsup-" in status
+    assert "new real photos (the 37 held-out images, never trained on) are typically" in status
+    assert "training images indexed in" in status
+    page.shot("nearest_1_shoes", "#nearest")
+
+    page = Page(browser, studio_url[0], tmp_path)  # synthetic data, FID off: no encoder was ever cached
+    page.all("#page .design")[0].click()
+    page.wait.until(lambda d: len(page.all("#pinned .design")) == 1)
+    page.one("#pinned .nearest").click()
+    page.wait.until(lambda d: "No self-supervised encoder is cached" in page.one("#nearest-status").text)
+    assert (
+        "the run had FID off" in page.one("#error").text and "build_encoder=true" in page.one("#error").text
+    )
+    assert page.all("#nearest .neighbour") == []
+    page.shot("nearest_2_no_encoder", "#nearest-status")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset, Subset
 
-from gan.data.base import GANDataModule
+from gan.data.base import GANDataModule, ZeroOne
 from gan.data.images import list_images, load_or_build_cache, preprocess
 from gan.data.uint8 import UInt8Images
 from gan.errors import ConfigError
@@ -95,6 +95,7 @@ class ImageFolderDataModule(GANDataModule):
         self.bad_files = {**self.unlisted, **self.bad_files}
         self.report_bad_files()
         labels = [self.label_of(files[i]) for i in kept]
+        self._files = [files[i] for i in kept]  # private: FID's data key skips it (a list of every file)
         dataset = UInt8Images(images, labels)
         held = [k for k, i in enumerate(kept) if self.is_held_out(files[i])]
         if held:
@@ -137,6 +138,18 @@ class ImageFolderDataModule(GANDataModule):
         if self.train_set is None and self._held_out_set is None:
             self.build_dataset()
         return self.prepare(self._held_out_set) if self._held_out_set is not None else None
+
+    def files_of(self, dataset: Dataset) -> list[str] | None:
+        """Each image's file under `root`, for this datamodule's training or held-out set (the studio names
+        a design's nearest training images); None for a dataset not cut from the folder's images."""
+        indices = list(range(len(dataset)))
+        while isinstance(dataset, Subset | ZeroOne):
+            if isinstance(dataset, Subset):
+                indices = [dataset.indices[i] for i in indices]
+            dataset = dataset.dataset
+        if not isinstance(dataset, UInt8Images) or getattr(self, "_files", None) is None:
+            return None
+        return [str(self._files[i].relative_to(self.root)) for i in indices]
 
     def report_bad_files(self) -> None:
         if not self.bad_files:

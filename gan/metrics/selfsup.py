@@ -340,9 +340,11 @@ def fingerprint(images: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def selfsup_encoder(datamodule, cache_dir: str | Path | None, **settings) -> SelfSupFeatures:
+def selfsup_encoder(
+    datamodule, cache_dir: str | Path | None, train: bool = True, **settings
+) -> SelfSupFeatures | None:
     """The trained (or cached) self-supervised encoder for `datamodule`'s training images; `settings` are
-    Recipe's fields."""
+    Recipe's fields. `train=False` only reads the cache: None when this encoder was never trained."""
     recipe = Recipe.of(**settings)
     datamodule.setup()
     images, uint8 = training_images(datamodule)
@@ -356,6 +358,8 @@ def selfsup_encoder(datamodule, cache_dir: str | Path | None, **settings) -> Sel
         encoder.load_state_dict(saved["state_dict"])
         validation = saved["validation"]
         log.info("Self-supervised encoder from the cache (%s): %s", path, summary(validation))
+    elif not train:
+        return None
     else:
         start = time.perf_counter()
         encoder = fit_encoder(images, uint8, recipe)

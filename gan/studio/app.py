@@ -1,5 +1,5 @@
 """What the studio does, without the web server: pages, variations, interpolations, steering along principal
-directions, truncation and starting from a photo.
+directions, truncation, starting from a photo and a design's nearest training images.
 
 Every request arrives as plain JSON values; each is checked here and a bad one raises `BadRequest` with a
 sentence the page shows. A design is `{"z": [...], "label": int | None, "image": int | None, "psi": 1.0,
@@ -23,6 +23,7 @@ from gan.directions import load_or_compute, save
 from gan.pixels import as_saved_pixels
 from gan.priors import sample_latent
 from gan.projection import Settings, project
+from gan.studio.nearest import NearestImages, Unavailable
 from gan.studio.photo import MAX_PHOTO_BYTES, MAX_SEARCH_STEPS, PhotoError, Search, decode_upload, prepare
 
 MAX_COUNT, MAX_STEPS, MAX_SEED = 64, 32, 2**32 - 1
@@ -88,6 +89,7 @@ class Studio:
         self._discriminator = None
         self.search: Search | None = None
         self.search_steps = search_steps
+        self.neighbours = NearestImages(config)  # its index is built on the first "nearest" request
 
     # ---- what the page needs to know ----------------------------------------------------------------
 
@@ -228,6 +230,22 @@ class Studio:
                 archive.writestr(entries[-1]["name"], png_bytes(pixels, self.latents_file(entries[-1:])))
             archive.writestr("latents.json", json.dumps(self.latents_file(entries), indent=1))
         return out.getvalue()
+
+    def nearest(self, design) -> dict:
+        """The design's nearest training images in the self-supervised encoder's feature space, with
+        distances and the reference that reads them ("is this a copy?")."""
+        d = self.parse(design)
+        with torch.no_grad():
+            cond = self.tensor(d.cond)
+            image = self.generator(self.latent(d)[None], None if cond is None else cond[None])
+        building = self.neighbours.index is None
+        try:
+            found = {**self.neighbours.ready().answer(image), "built_index": building}
+        except Unavailable as err:
+            raise BadRequest(str(err)) from None
+        for entry in found["images"]:
+            entry["src"] = data_url(png_bytes(entry.pop("pixels")))
+        return found
 
     # ---- starting from a photo ----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ JSON API, on Python's standard library).
 
     python -m gan.studio ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt [port=7860] [use_ema=true]
         [search_steps=60]    # optimisation steps of a photo search (each also stops after 30 s)
+        [build_encoder=true] # train the encoder of "Nearest training images" at start-up if none is cached
 
 Then open http://127.0.0.1:7860. It binds to 127.0.0.1 (this machine only) unless host= says otherwise.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from gan.cli import arguments, run_tool
 from gan.errors import ConfigError
 from gan.studio.app import BadRequest, Studio
+from gan.studio.nearest import Unavailable
 from gan.studio.photo import MAX_PHOTO_BYTES, MAX_SEARCH_STEPS
 
 MAX_BODY = 4_000_000  # bytes: 256 designs of 512-d latents fit many times over
@@ -56,6 +58,7 @@ class Handler(BaseHTTPRequestHandler):
             "/api/directions": lambda r: self.studio.directions(),
             "/api/name": lambda r: self.studio.name(r.get("direction"), r.get("name")),
             "/api/strips": lambda r: self.studio.strips(r.get("design"), r.get("directions")),
+            "/api/nearest": lambda r: self.studio.nearest(r.get("design")),
             "/api/project": lambda r: self.studio.project(r.get("photo"), r.get("steps")),
             "/api/project/status": lambda r: self.studio.search_status(r.get("search")),
             "/api/project/cancel": lambda r: self.studio.cancel(r.get("search")),
@@ -128,12 +131,24 @@ def serve(args: dict) -> ThreadingHTTPServer:
             f"search_steps={args['search_steps']!r}: must be a whole number from 1 to {MAX_SEARCH_STEPS}"
         )
     studio = Studio(args["ckpt_path"], use_ema=bool(args["use_ema"]), search_steps=args["search_steps"])
+    if args["build_encoder"]:
+        build_encoder(studio)
     handler = type("StudioHandler", (Handler,), {"studio": studio})
     try:
         return ThreadingHTTPServer((args["host"], args["port"]), handler)
     except OSError as err:
         reason = f"port={args['port']}: cannot listen there ({err.strerror})"
         raise ConfigError(f"{reason}; pass another port=...") from None
+
+
+def build_encoder(studio: Studio) -> None:
+    """Train the self-supervised encoder now if none is cached, and index the training images: at start-up,
+    where a minute of training is expected, never inside a request."""
+    try:
+        index = studio.neighbours.ready(train=True)
+    except Unavailable as err:
+        raise ConfigError(f"build_encoder=true: {err}") from None
+    print(f"Nearest training images: {len(index.features)} indexed in {index.seconds:.1f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
