@@ -12,7 +12,7 @@ import gan.metrics.selfsup as selfsup_module
 from gan.build import build_datamodule
 from gan.errors import ConfigError
 from gan.metrics.copying import CopyingTest
-from gan.metrics.selfsup import LADDER, embed, ladder, selfsup_encoder, training_images
+from gan.metrics.selfsup import LADDER, Recipe, embed, fit_encoder, ladder, selfsup_encoder, training_images
 from gan.run import train
 from tests.conftest import SHARED, make_cfg, require
 
@@ -157,3 +157,11 @@ def test_feature_name_selfsup_on_any_data_and_bad_settings_in_one_line(tmp_path)
         bad = FID(build("selfsup"), cache_dir=str(tmp_path / "fid"), selfsup=settings)
         with pytest.raises(ConfigError, match=message):
             bad.use_domain_classifier(digits)
+
+
+def test_short_encoder_recipes_train_and_too_short_ones_are_refused():
+    images = torch.rand(32, 3, 32, 32) * 2 - 1
+    for steps in (3, 10, 19):  # the one-cycle warm-up once divided by zero below 20 steps
+        fit_encoder(images, False, Recipe.of(steps=steps, batch_size=8, width=16))
+    with pytest.raises(ConfigError, match=r"callbacks.fid.selfsup.steps=2: a whole number >= 3"):
+        Recipe.of(steps=2)

@@ -204,6 +204,8 @@ class Recipe:
         if unknown:
             raise ConfigError(f"callbacks.fid.selfsup: unknown {unknown}; allowed: {names}")
         recipe = cls(**settings)
+        if not isinstance(recipe.steps, int) or recipe.steps < 3:  # one-cycle needs a warm-up step
+            raise ConfigError(f"callbacks.fid.selfsup.steps={recipe.steps!r}: a whole number >= 3")
         if recipe.method not in METHODS:
             raise ConfigError(f"callbacks.fid.selfsup.method={recipe.method!r}: allowed are {list(METHODS)}")
         return recipe
@@ -223,7 +225,8 @@ def _train(encoder: Encoder, images: torch.Tensor, uint8: bool, r: Recipe) -> No
     head = projector(encoder.num_features, r.method)
     params = [*encoder.parameters(), *head.parameters()]
     opt = torch.optim.AdamW(params, lr=r.lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r.lr, total_steps=r.steps, pct_start=0.1)
+    warm_up = max(0.1, 2 / r.steps)  # at least two steps: a shorter warm-up divides by zero
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r.lr, total_steps=r.steps, pct_start=warm_up)
     loss_fn = vicreg_loss if r.method == "vicreg" else simclr_loss
     rng = torch.Generator().manual_seed(r.seed)
     encoder.train()
