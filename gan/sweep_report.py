@@ -80,9 +80,21 @@ def fmt(value) -> str:
     return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+#: further sample-quality columns, shown when a job logged them (the domain features add them offline)
+QUALITY = {
+    "val/precision": "precision",
+    "val/recall": "recall",
+    "val/copying": "copying C_T",
+    "val/kid": "KID",
+}
+
+
 def markdown(jobs: list[dict]) -> str:
     keys = swept_keys(jobs)
-    header = ["job", *keys, "final FID", "best FID", "d_loss", "g_loss", "iterations", "wall time"]
+    logged = {k for job in jobs for k in job["summary"].get("metrics", {})}
+    quality = [k for k in QUALITY if k in logged]
+    header = ["job", *keys, "final FID", "best FID", *(QUALITY[k] for k in quality)]
+    header += ["d_loss", "g_loss", "iterations", "wall time"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for job in jobs:
         s, m = job["summary"], job["summary"].get("metrics", {})
@@ -92,6 +104,7 @@ def markdown(jobs: list[dict]) -> str:
             *(job["overrides"].get(k, "") for k in keys),
             fmt(m.get("val/fid")),
             fmt(m.get("val/best_fid")),
+            *(fmt(m.get(k)) for k in quality),
             fmt(m.get("train/d_loss")),
             fmt(m.get("train/g_loss")),
             fmt(s.get("iteration")),

@@ -143,3 +143,19 @@ def test_report_charts_no_losses_and_no_fids_across_feature_spaces(tmp_path):
         (job / "summary.json").write_text(__import__("json").dumps(summary))
     said = report(tmp_path / "features")
     assert "FID is not comparable across jobs that sweep callbacks.fid.feature.name" in said
+
+
+def test_report_shows_precision_recall_and_copying_when_jobs_logged_them(tmp_path):
+    for number, copying in enumerate([-0.4, -6.2]):
+        job = tmp_path / str(number)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- seed={number}\n")
+        metrics = {"val/fid": 1.5, "val/precision": 0.61, "val/recall": 0.42, "val/copying": copying}
+        summary = {"iteration": 10, "wall_seconds": 5.0, "status": "finished", "metrics": metrics}
+        (job / "summary.json").write_text(__import__("json").dumps(summary))
+    header, _, *rows = report(tmp_path).split("\n\n")[0].splitlines()
+    assert (
+        "| final FID | best FID | precision | recall | copying C_T | d_loss |" in header
+        and "KID" not in header
+    )
+    assert rows[1].startswith("| 1 | 1 | 1.500 |  | 0.610 | 0.420 | -6.200 |"), rows
