@@ -40,7 +40,14 @@ BEFORE = {
         "psi": 1.0,  # issue 26: truncation, 1 draws from the prior as before
     },
     "export": {"ckpt_path": None, "format": "onnx", "use_ema": True, "out_dir": None},
-    "studio": {"ckpt_path": None, "port": 7860, "host": "127.0.0.1", "use_ema": True, "search_steps": 60},
+    "studio": {
+        "ckpt_path": None,
+        "port": 7860,
+        "host": "127.0.0.1",
+        "use_ema": True,
+        "search_steps": 60,
+        "build_encoder": False,
+    },
     "sweep_report": {"sweep_dir": None},
 }
 
