@@ -28,10 +28,15 @@ def output_dir(cfg: DictConfig) -> str:
 
 
 class DropNoise(logging.Filter):
-    """Lightning lines a user can do nothing about: its advert for a cloud logger, and TPU/HPU status on
-    machines that have none."""
+    """Lightning lines a user can do nothing about: its advert for a cloud logger, TPU/HPU status on
+    machines that have none, and its note that our own summary callback replaces its table."""
 
-    NOISE = ("💡 Tip:", "TPU available: False", "HPU available: False")
+    NOISE = (
+        "💡 Tip:",
+        "TPU available: False",
+        "HPU available: False",
+        "Trainer already configured with model summary callbacks",
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(self.NOISE)

@@ -70,12 +70,14 @@ def test_fid_callback_logs_and_caches_real_stats(tmp_path):
     assert loads_from_cache(128) is False  # another sample count is another cache entry
 
 
-def test_offline_fid_is_off_with_one_hint(tmp_path, caplog, monkeypatch):
+def test_offline_fid_is_off_with_one_hint(tmp_path, caplog, monkeypatch, capfd):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached Inception weights
     monkeypatch.setattr(features, "_said", set())  # an earlier test of this process may have said it
     assert build("inception", weights_path=None) is None
     assert build("inception", weights_path=None) is None
     assert "FID_WEIGHTS" in caplog.text and caplog.text.count("No Inception FID") == 1
+    assert "Downloading" not in capfd.readouterr().err  # torch's own line would stay in the log
+    assert not list((tmp_path / "torch").rglob("*.pth"))  # nothing half-written left behind
     assert build("inception", weights_path=str(tmp_path / "missing.pth")) is None
     with pytest.raises(ConfigError, match="allowed values"):
         build("resnet")

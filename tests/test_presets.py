@@ -45,6 +45,10 @@ ADDED = {
     "perf.compile_mode": ("default", "issue 24: torch.compile's mode, used only with perf.compile=true"),
     "callbacks.fid.selfsup.method": ("simclr", "issue 22: the self-supervised encoder's recipe"),
     "callbacks.fid.selfsup.steps": (1000, "issue 22: the self-supervised encoder's recipe"),
+    "callbacks.model_summary._target_": (
+        "gan.callbacks.model_summary.NetworkSummary",
+        "the networks in one line, without Lightning's FLOPs column (0 for every GAN here)",
+    ),
     "data.held_out": (0.1, "issue 22: folders keep ~10% of their files out of training for val/copying"),
 }
 

@@ -239,6 +239,10 @@ def test_newcomer_log_has_every_line_once_and_no_noise_past_checkpoints_fid_and_
             "Warning:",
             "will save all extracted features",
             "dirpath has changed",
+            "FLOPs",
+            "already configured with model summary",
+            "Downloading:",
         ):
             assert noise not in log, log
+        assert log.count("Networks: generator Generator") == 1, log
     assert "ckpt_path=auto: resuming from" in logs[1]

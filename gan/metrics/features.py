@@ -12,6 +12,7 @@ images (gan/metrics/selfsup.py), built the same way: the fallback for image fold
 
 import logging
 import os
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -36,6 +37,16 @@ def say_once(message: str, *args) -> None:
         log.warning(text)
 
 
+def fetched_weights() -> str:
+    """The Inception weights in torch's hub cache, downloaded there once. Fetched here, not by torch-fidelity:
+    torch's fetch prints a "Downloading: ..." line that stays in the log when it fails offline."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / FID_WEIGHTS_URL.rsplit("/", 1)[1]
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(FID_WEIGHTS_URL, str(path), progress=False)  # a temp file, then moved
+    return str(path)
+
+
 def inception(weights_path: str | None = None, features: str = "2048") -> nn.Module | None:
     from torchmetrics.image.fid import NoTrainInceptionV3
 
@@ -49,7 +60,7 @@ def inception(weights_path: str | None = None, features: str = "2048") -> nn.Mod
         net = NoTrainInceptionV3(
             name="inception-v3-compat",
             features_list=[features],
-            feature_extractor_weights_path=weights_path or None,
+            feature_extractor_weights_path=weights_path or fetched_weights(),
         )
     except Exception as err:  # offline: torch-fidelity cannot download its weights
         _said.add("fetch failed")
