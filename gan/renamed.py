@@ -17,9 +17,14 @@ MOVED = {
 }
 
 
+#: data keys the datamodules no longer take: the built datamodule knows them (synthetic data still takes its
+#: own number of classes)
+DERIVED = ("num_classes",)
+
+
 def upgrade(config: dict) -> dict:
     """`config` (a resolved run config, changed in place) in today's key names; values are kept, but
-    `data.normalize`'s boolean, which becomes the range it meant."""
+    `data.normalize`'s boolean, which becomes the range it meant, and the DERIVED keys, which go."""
     for old, new in RENAMED.items():
         *parents, key = old.split(".")
         node = config
@@ -33,4 +38,7 @@ def upgrade(config: dict) -> dict:
     data = config.get("data")
     if isinstance(data, dict) and data.get("_target_") in MOVED:
         data["_target_"] = MOVED[data["_target_"]]
+    if isinstance(data, dict) and not str(data.get("_target_")).endswith("SyntheticDataModule"):
+        for key in DERIVED:
+            data.pop(key, None)
     return config
