@@ -17,11 +17,10 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from gan.callbacks.fid import as_rgb_uint8
 from gan.data.device import materialize
 from gan.errors import ConfigError, instantiate
 from gan.metrics.selfsup import SelfSupFeatures, selfsup_encoder
-from gan.pixels import from_uint8
+from gan.pixels import as_rgb_uint8, from_uint8
 
 SHOWN = 6  # nearest training images per design
 MAX_INDEX = 200_000  # training images indexed at most: 100 MB of 128-d features
