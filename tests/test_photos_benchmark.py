@@ -5,9 +5,12 @@ import re
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # the benchmarks in subprocesses: not in the fast tier
 
 
 def run(*args: str):

@@ -67,6 +67,7 @@ def test_encoder_is_cached_and_keyed_by_data_and_settings(faces_encoder, monkeyp
         selfsup_encoder(fewer, out / "cache", steps=STEPS)
 
 
+@pytest.mark.slow
 def test_blur_ladder_increases_on_a_small_set(tmp_path):
     shoes = require(SHARED / "shoes256", "shared Zappos shoes")
     datamodule = folder(tmp_path, "sneakers", shoes)
