@@ -13,9 +13,7 @@ Iteration-based, so the numbers do not depend on the machine's load.
 
 import argparse
 import copy
-import datetime
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -30,6 +28,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from quality import Scorer  # noqa: E402
 
+from benchmarks.machine import describe  # noqa: E402
 from gan.build import build_datamodule  # noqa: E402
 from gan.checkpoint import load_checkpoint, load_generator  # noqa: E402
 from gan.priors import sample_latent  # noqa: E402
@@ -99,8 +98,8 @@ def main() -> None:
     datamodule = build_datamodule(make_cfg(*DATA, output_dir=work))
     datamodule.setup()
     scorer = Scorer(datamodule, str(ROOT / ".cache"), args.samples, epochs=1 if args.tiny else 4)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    print(f"Machine: {machine}, torch {torch.__version__}, {datetime.date.today()}; {DATA[1:]}, "
+    machine = describe()
+    print(f"Machine: {machine}; {DATA[1:]}, "
           f"{args.iterations} iterations, {args.samples} samples")  # fmt: skip
     real = stats(scorer.reals)
     print("\n| seed | run | sampled as | pixel mean | pixel std | pixels below -0.9 | domain FID |")

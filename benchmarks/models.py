@@ -18,7 +18,6 @@ import contextlib
 import io
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import describe  # noqa: E402
 from gan.build import build_module  # noqa: E402
 from gan.run import train  # noqa: E402
 from tests.conftest import make_cfg  # noqa: E402
@@ -103,10 +103,7 @@ def main() -> None:
     rows = list(TINY) if args.tiny else args.models.split(",")
     sizes = [32] if args.tiny else [int(s) for s in args.sizes.split(",")]
     batch = 2 if args.tiny else args.batch
-    print(
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
-        f"{torch.__version__}, CUDA available: {torch.cuda.is_available()}; {time.strftime('%Y-%m-%d')}"
-    )
+    print(f"Machine: {describe()}")
     print(
         f"\n| size | model | G / D params | per iteration (batch {batch}) | vs dcgan |\n|---|---|---|---|---|"
     )

@@ -13,7 +13,6 @@ import contextlib
 import io
 import logging
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from hydra.utils import instantiate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import describe  # noqa: E402
 from gan.build import build_module  # noqa: E402
 from gan.run import train  # noqa: E402
 from tests.conftest import SHARED, make_cfg  # noqa: E402
@@ -54,6 +54,7 @@ COMMON: list[str] = []  # --overrides: for the plain loop and the framework alik
 
 
 def config(spec: str, iterations: int, extra: list[str], tiny: bool, out: str):
+    """The run of `spec` for `iterations`; on synthetic data unless `extra` names a dataset (`data=...`)."""
     overrides, batch = SPECS[spec]
     if tiny:
         overrides = (
@@ -62,14 +63,16 @@ def config(spec: str, iterations: int, extra: list[str], tiny: bool, out: str):
             else overrides
         )
         batch = 4
-    return make_cfg(
-        "data=synthetic",
-        f"data.dataset_size={batch * iterations}",
+    real = any(o.startswith("data=") for o in extra)
+    data = [] if real else ["data=synthetic", f"data.dataset_size={batch * iterations}"]
+    cfg = make_cfg(
+        *data,
         f"data.batch_size={batch}",
         *overrides,
         "callbacks=none",
         "logger=none",
-        "trainer.max_epochs=1",
+        f"max_iterations={iterations}",
+        f"trainer.max_epochs={1000 if real else 1}",
         "trainer.accelerator=cpu",
         "+trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
@@ -77,6 +80,9 @@ def config(spec: str, iterations: int, extra: list[str], tiny: bool, out: str):
         *extra,
         output_dir=out,
     )
+    if real:  # one decoded-image cache for every run of the benchmark
+        cfg.paths.cache_dir = str(Path(tempfile.gettempdir()) / "overhead-cache")
+    return cfg
 
 
 def framework_seconds(spec: str, iterations: int, extra: list[str], tiny: bool) -> float:
@@ -95,42 +101,63 @@ def framework_per_iter(spec: str, n: tuple[int, int], extra: list[str], tiny: bo
     return (long - short) / (n[1] - n[0])
 
 
-def plain_per_iter(spec: str, n: tuple[int, int], tiny: bool, freeze_d: bool = False) -> float:
-    """The loop a user would write by hand: same nets, data, optimizers (the config's: fused Adam),
-    non-saturating BCE, D step then G step.
+def networks(cfg):
+    dm = instantiate(cfg.data)
+    module = build_module(cfg, dm)  # only for the nets, built with the data's size and channels
+    return module.generator, module.discriminator
+
+
+def plain_iteration(g, d, real, latent_dim: int, freeze_d: bool, opt_g=None, opt_d=None) -> None:
+    """One iteration of the loop a user would write: non-saturating BCE, D step then G step."""
+    z = torch.randn(real.shape[0], latent_dim)
+    fake = g(z)
+    real_logits, fake_logits = d(real), d(fake.detach())
+    d_loss = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    d_loss = d_loss + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    if opt_d is not None:
+        opt_d.step()
+    d.requires_grad_(not freeze_d)
+    logits = d(fake)
+    g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    if opt_g is not None:
+        opt_g.step()
+    d.requires_grad_(True)
+
+
+def plain_per_iter(
+    spec: str, n: tuple[int, int], tiny: bool, freeze_d: bool = False, data: list[str] = ()
+) -> float:
+    """The hand-written loop: same nets, data, optimizers (the config's: fused Adam) and loss.
     `freeze_d`: D's parameters stop requiring grad in the G step (what GANModule does via toggle_optimizer),
     so no D weight gradients are computed there; the plain DCGAN-tutorial loop computes them."""
     with tempfile.TemporaryDirectory() as out:
-        cfg = config(spec, n[1], [], tiny, out)
+        cfg = config(spec, n[1], list(data), tiny, out)
         torch.manual_seed(cfg.seed)
-        dm = instantiate(cfg.data)
-        module = build_module(cfg, dm)  # only for the nets, built with the data's size and channels
-        g, d = module.generator, module.discriminator
+        g, d = networks(cfg)
         opt_g = instantiate(cfg.optim.generator)(g.parameters())
         opt_d = instantiate(cfg.optim.discriminator)(d.parameters())
+        dm = instantiate(cfg.data)
         dm.setup()
         loader = torch.utils.data.DataLoader(
-            dm.train_set, batch_size=dm.batch_size, shuffle=True, drop_last=True
+            dm.train_set,
+            batch_size=dm.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=dm.num_workers,
+            persistent_workers=dm.num_workers > 0,
         )
         times = []
         start = time.perf_counter()
-        for real, _ in loader:
-            z = torch.randn(real.shape[0], cfg.model.latent_dim)
-            fake = g(z)
-            real_logits, fake_logits = d(real), d(fake.detach())
-            d_loss = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-            d_loss = d_loss + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            d.requires_grad_(not freeze_d)
-            logits = d(fake)
-            g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            d.requires_grad_(True)
-            times.append(time.perf_counter() - start)
+        while len(times) < n[1]:  # epochs, until n[1] iterations
+            for real, _ in loader:
+                plain_iteration(g, d, real, cfg.model.latent_dim, freeze_d, opt_g, opt_d)
+                times.append(time.perf_counter() - start)
+                if len(times) == n[1]:
+                    break
         # the same differencing as the framework: iterations n[0]..n[1]
         return (times[n[1] - 1] - times[n[0] - 1]) / (n[1] - n[0])
 
@@ -276,7 +303,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, one repeat: checks the script runs")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sections", default="overhead,fast,data,fid,memory", help="comma-separated subset")
+    parser.add_argument(
+        "--sections", default="overhead,fast,data,fid,memory,roofline", help="comma-separated subset"
+    )
     parser.add_argument("--specs", default=",".join(SPECS), help="models of the overhead table")
     parser.add_argument(
         "--overrides",
@@ -292,13 +321,12 @@ def main() -> None:
     COMMON.extend(args.overrides.split())
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    print(
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
-        f"{torch.__version__}, CUDA available: {torch.cuda.is_available()}"
-    )
+    print(f"Machine: {describe()}")
     sections = set(args.sections.split(","))
     specs = ["dcgan64", "mlp28"] if args.tiny else args.specs.split(",")
-    plain = overhead_table(repeats, args.tiny, specs if "overhead" in sections else ["dcgan64"])
+    plain = {}
+    if sections & {"overhead", "fast", "data"}:  # the fast and data tables compare with dcgan64's plain loop
+        plain = overhead_table(repeats, args.tiny, specs if "overhead" in sections else ["dcgan64"])
     options = ["baseline", "channels_last"] if args.tiny else args.options.split(",")
     if "fast" in sections:
         fast_table(repeats, args.tiny, plain["dcgan64"], options)
@@ -308,6 +336,10 @@ def main() -> None:
         fid_table(args.tiny)
     if "memory" in sections:
         peak_memory(args.tiny)
+    if "roofline" in sections:
+        from benchmarks import roofline
+
+        roofline.main(repeats, args.tiny, ["dcgan32"] if args.tiny else ["dcgan32", "dcgan64"])
 
 
 if __name__ == "__main__":

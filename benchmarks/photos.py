@@ -16,9 +16,7 @@ run), and C_T (`val/copying`, Meehan et al. 2020) against the held-out files. Th
 """
 
 import argparse
-import datetime
 import os
-import platform
 import sys
 import tempfile
 import warnings
@@ -30,6 +28,7 @@ from torchvision.utils import save_image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import describe  # noqa: E402
 from benchmarks.quality import Scorer, train_and_sample  # noqa: E402
 from benchmarks.selfsup import floats  # noqa: E402
 from gan.build import build_datamodule  # noqa: E402
@@ -106,9 +105,9 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` will save all")
     out, work = Path(args.out), Path(tempfile.mkdtemp(prefix="photos-"))
     out.mkdir(parents=True, exist_ok=True)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    machine = describe()
     print(
-        f"Machine: {machine}, torch {torch.__version__}, {datetime.date.today()}; {args.size} px, "
+        f"Machine: {machine}; {args.size} px, "
         f"{args.budget:.0f} s per run, {args.samples} samples; selfsup encoder {args.steps} steps"
     )
     print(row(["dataset", "run", "seed", "iterations", "selfsup FD", "KID", "precision", "recall", "C_T"]))

@@ -11,10 +11,8 @@ on a quiet machine: every run gets the same wall time, so anything else running 
 """
 
 import argparse
-import datetime
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,6 +29,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import describe  # noqa: E402
 from gan.build import build_datamodule  # noqa: E402
 from gan.checkpoint import load_checkpoint, load_generator  # noqa: E402
 from gan.metrics.classifier import domain_classifier  # noqa: E402
@@ -194,9 +193,9 @@ def main() -> None:
     datamodule = build_datamodule(cfg)
     datamodule.setup()
     scorer = Scorer(datamodule, str(ROOT / ".cache"), args.samples, epochs=1 if args.tiny else 4)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    machine = describe()
     print(
-        f"Machine: {machine}, torch {torch.__version__}, {datetime.date.today()}; {args.dataset} {data[1:]}, "
+        f"Machine: {machine}; {args.dataset} {data[1:]}, "
         f"{args.budget:.0f} s per run, {args.samples} samples; "
         f"domain classifier test accuracy {scorer.features.accuracy:.4f}"
     )

@@ -23,10 +23,8 @@ content). Timings need a quiet machine.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -40,6 +38,7 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import describe  # noqa: E402
 from benchmarks.quality import sample  # noqa: E402
 from gan.build import build_datamodule  # noqa: E402
 from gan.checkpoint import load_checkpoint, load_generator  # noqa: E402
@@ -255,10 +254,8 @@ def main() -> None:
     if args.tiny:
         args.steps, args.samples, args.iterations = 20, 200, [2, 4]
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    print(
-        f"Machine: {machine}, torch {torch.__version__}, {datetime.date.today()}; {args.steps} encoder steps"
-    )
+    machine = describe()
+    print(f"Machine: {machine}; {args.steps} encoder steps")
     work = Path(tempfile.mkdtemp(prefix="selfsup-"))
     sections = args.sections.split(",")
     if "fashion" in sections:

@@ -23,7 +23,6 @@ perceptual similarity far better than pixels, Zhang et al. 2018), both as gan.pr
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -36,6 +35,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import describe  # noqa: E402
 
 
 def make_checkpoint(out: Path) -> Path:
@@ -346,7 +348,7 @@ def main() -> None:
             tables.append("\n".join(projection_table(ckpt, args.photos, args.photo_count, args.random)))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{describe()}, "
         f"threads {torch.get_num_threads()}, load average {load} (other processes share the cores)"
     )
     if rows:

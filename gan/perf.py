@@ -2,8 +2,8 @@
 the accelerator, so one preset (`perf=fast`) serves CPU and GPU.
 
 - CUDA with bf16 (Ampere and newer): bf16-mixed (unmeasured here: no GPU has been lent to this project).
-- CPU with AVX-512 bf16 or AMX (oneDNN runs bf16 convolutions and matmuls natively): bf16-mixed; measured
-  on an AMD EPYC with AVX-512 bf16, docs/performance.md.
+- CPU with AVX-512 bf16 or AMX (oneDNN runs bf16 convolutions and matmuls natively): bf16-mixed. Whether
+  it is faster than fp32 on a given CPU is what `benchmarks/overhead.py --sections roofline` measures.
 - Anything else: 32-true.
 """
 

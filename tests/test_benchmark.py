@@ -30,3 +30,10 @@ def test_benchmark_runs_tiny(shoes):  # its data table reads the shared shoes (f
     assert "| dcgan64 | 4 |" in done.stdout and "| channels_last |" in done.stdout
     assert "D frozen in G step" in done.stdout
     assert not re.search(r"(^|[ (|])-\d[\d.]* ms", done.stdout)  # no negative times
+    roofline = done.stdout[done.stdout.index("| peak (measured in this process) |") :]
+    assert len(re.findall(r"^\| (matmul|conv) .* (fp32|bf16) \| [\d,.]+ \|$", roofline, re.M)) == 4
+    counts = re.search(r"([\d.e+-]+) GFLOP in the plain loop, ([\d.e+-]+) GFLOP with D frozen", roofline)
+    plain, frozen = map(float, counts.groups())
+    assert plain > frozen > 0  # the frozen G step computes no D weight gradients
+    for name in ("plain loop", "perf=default", "perf=fast", "channels_last", "bf16-mixed", "on-device data"):
+        assert re.search(rf"^\| {name} \| [\d.]+ ms .*% of (fp32|bf16) \|", roofline, re.M), name

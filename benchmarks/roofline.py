@@ -1,0 +1,184 @@
+"""The roofline view of benchmarks/overhead.py: per-iteration time of DCGAN32 (Fashion-MNIST) and DCGAN64
+(the shoes folder) at batch 64 for a plain PyTorch loop, `perf=default`, `perf=fast` and each switch alone,
+against the FLOPs one iteration does and the machine's peak measured in the same process.
+
+    uv run python benchmarks/overhead.py --sections roofline             # about 25 minutes on 2 CPU cores
+    uv run python benchmarks/overhead.py --sections roofline --tiny      # seconds: a check that it runs
+
+FLOPs: torch.utils.flop_counter.FlopCounterMode over one eager fp32 iteration (D step: G forward, D forward
+on real and fake, backward; G step: D forward on the fake, backward into G): convolutions, transposed
+convolutions and matmuls, forward and backward; BatchNorm, activations, losses and optimizer steps are not
+counted (a few percent of the work). The framework freezes D in the G step (no D weight gradients there), so
+its rows are judged on that count, the plain loop's on its own.
+Peak: the best of five large fp32 and bf16 matmuls and 3x3 convolutions (channels_last), in GFLOP/s.
+"""
+
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+from functools import partial
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks import overhead
+from tests.conftest import SHARED
+
+FASHION = "/usr/share/datasets/fashion-mnist"  # apt-get install dataset-fashion-mnist
+REAL = {  # spec: the real data it trains on (overhead.SPECS gives the model and the batch)
+    "dcgan32": ["data=fashion_mnist", f"data.root={FASHION}", "data.download=false"],
+    "dcgan64": ["data=sneakers", f"data.root={SHARED / 'shoes256'}", "data.image_size=64"],
+}
+VARIANTS = {
+    "perf=default": ["perf=default"],
+    "perf=fast": ["perf=fast"],
+    "channels_last": ["perf.channels_last=true"],
+    "torch.compile": ["perf.compile=true"],
+    "bf16-mixed": ["trainer.precision=bf16-mixed"],
+    "on-device data": ["data.on_device=true"],
+}
+CL = torch.channels_last
+LENGTHS = {"dcgan32": (10, 60), "dcgan64": (5, 25)}  # iterations of the two runs that cancel start-up
+
+
+def best_seconds(fn, repeats: int = 5) -> float:
+    fn()  # warm-up: oneDNN picks and caches its kernels on the first call
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def peaks(tiny: bool) -> dict[str, float]:
+    """GFLOP/s of a large matmul and a large convolution in fp32 and bf16."""
+    n, batch, channels, side = (256, 4, 64, 8) if tiny else (2048, 64, 256, 16)
+    conv_flops = 2 * batch * channels * channels * side * side * 9
+    result = {}
+    torch.manual_seed(0)
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        result[f"matmul {n}x{n} {name}"] = 2 * n**3 / best_seconds(partial(torch.matmul, a, b)) / 1e9
+        conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).to(dtype)
+        x = torch.randn(batch, channels, side, side, dtype=dtype)
+        with torch.no_grad():
+            seconds = best_seconds(partial(conv.to(memory_format=CL), x.contiguous(memory_format=CL)))
+        result[f"conv 3x3 {channels}->{channels}, {side}x{side}, batch {batch} {name}"] = (
+            conv_flops / seconds / 1e9
+        )
+    return result
+
+
+def iteration_flops(spec: str, tiny: bool, freeze_d: bool) -> int:
+    """FLOPs of one eager fp32 training iteration (see the module docstring for what counts)."""
+    with tempfile.TemporaryDirectory() as out:
+        cfg = overhead.config(spec, 1, [], tiny, out)
+        torch.manual_seed(cfg.seed)
+        g, d = overhead.networks(cfg)
+        real = torch.randn(cfg.data.batch_size, cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            overhead.plain_iteration(g, d, real, cfg.model.latent_dim, freeze_d)
+        return counter.get_total_flops()
+
+
+@contextlib.contextmanager
+def inductor_cache(path: str):
+    before = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = path
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TORCHINDUCTOR_CACHE_DIR")
+        else:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = before
+
+
+def row(cells) -> str:
+    return "| " + " | ".join(map(str, cells)) + " |"
+
+
+def variants(tiny: bool) -> dict[str, list[str]]:
+    """The framework's rows; --tiny leaves torch.compile out (minutes of compiling; tests/test_perf.py
+    trains with it)."""
+    if not tiny:
+        return VARIANTS
+    rows = {name: extra for name, extra in VARIANTS.items() if "perf.compile=true" not in extra}
+    return {**rows, "perf=fast": ["perf=fast", "perf.compile=false"]}
+
+
+def compiles(extra: list[str]) -> bool:
+    return "perf.compile=true" in extra or ("perf=fast" in extra and "perf.compile=false" not in extra)
+
+
+def measure(spec: str, n: tuple[int, int], data: list[str], repeats: int, tiny: bool):
+    """Seconds per iteration of every row (alternating repeats), the framework rows' start-up (the
+    intercept of the two run lengths) and the wall time of the first, cold-compiling run of compiled rows."""
+    rows = variants(tiny)
+    times = {name: [] for name in ["plain loop", *rows]}
+    starts = {name: [] for name in rows}
+    with tempfile.TemporaryDirectory() as inductor, inductor_cache(inductor):  # the first compile is cold
+        cold = {
+            name: overhead.framework_seconds(spec, n[0], [*data, *extra], tiny)
+            for name, extra in rows.items()
+            if compiles(extra)
+        }
+        for _ in range(repeats):  # alternating, so drifts in machine load hit every row
+            times["plain loop"].append(overhead.plain_per_iter(spec, n, tiny, data=data))
+            for name, extra in rows.items():
+                torch._dynamo.reset()  # every compiled run compiles (from Inductor's warm disk cache)
+                short, long = (overhead.framework_seconds(spec, k, [*data, *extra], tiny) for k in n)
+                per = (long - short) / (n[1] - n[0]) if long > short else long / n[1]
+                times[name].append(per)
+                starts[name].append(short - n[0] * per)
+    return times, starts, cold
+
+
+def table(repeats: int, tiny: bool, spec: str, peak: dict[str, float]) -> None:
+    data = [] if tiny else REAL[spec]
+    batch = 4 if tiny else overhead.SPECS[spec][1]
+    flops = {"plain": iteration_flops(spec, tiny, False), "frozen": iteration_flops(spec, tiny, True)}
+    print(
+        f"\n{spec}, batch {batch}, {'synthetic data' if tiny else data[0]}: one iteration is "
+        f"{flops['plain'] / 1e9:.4g} GFLOP in the plain loop, {flops['frozen'] / 1e9:.4g} GFLOP with D "
+        "frozen in the G step (the framework)"
+    )
+    print(row(["run", "per iteration", "images/s", "vs plain loop", "GFLOP/s", "of peak", "start-up"]))
+    print("|---|---|---|---|---|---|---|")
+    times, starts, cold = measure(spec, (2, 6) if tiny else LENGTHS[spec], data, repeats, tiny)
+    plain = statistics.median(times["plain loop"])
+    for name, values in times.items():
+        per = statistics.median(values)
+        dtype = (
+            "bf16"
+            if name == "bf16-mixed" or (name == "perf=fast" and fast_precision() == "bf16-mixed")
+            else "fp32"
+        )
+        best = max(v for k, v in peak.items() if k.endswith(dtype))
+        achieved = flops["plain" if name == "plain loop" else "frozen"] / per / 1e9
+        start = f"{statistics.median(starts[name]):.1f} s" if name in starts else "-"
+        if name in cold:
+            start += f" (cold compile: {cold[name]:.0f} s run)"
+        cells = [name, overhead.spread(values), f"{batch / per:,.0f}", f"{plain / per:.2f}x"]
+        cells += [f"{achieved:.1f}", f"{100 * achieved / best:.1f}% of {dtype}", start]
+        print(row(cells), flush=True)
+
+
+def fast_precision() -> str:
+    from gan.perf import auto_precision
+
+    return auto_precision("cpu")[0]
+
+
+def main(repeats: int, tiny: bool, specs: list[str]) -> None:
+    peak = peaks(tiny)
+    print("\n| peak (measured in this process) | GFLOP/s |\n|---|---|")
+    for name, value in peak.items():
+        print(f"| {name} | {value:,.1f} |")
+    print(f"\nperf=fast on this machine: perf.precision=auto -> {fast_precision()}")
+    for spec in specs:
+        table(repeats, tiny, spec, peak)

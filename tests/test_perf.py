@@ -1,0 +1,63 @@
+"""The perf group: what perf=fast switches on, the precision `perf.precision=auto` picks per machine, and
+exact resume (SIGKILL mid-run) with every fast switch on: channels_last, torch.compile, on-device batches
+and bf16-mixed."""
+
+import signal
+
+import pytest
+import torch
+
+from gan import perf
+from tests.conftest import make_cfg
+from tests.test_resume import assert_same_state, load, run_with
+
+
+def test_perf_fast_switches_every_fast_path_on(tmp_path):
+    fast, default = make_cfg("perf=fast", output_dir=tmp_path), make_cfg(output_dir=tmp_path)
+    assert (fast.perf.channels_last, fast.perf.compile, fast.perf.precision) == (True, True, "auto")
+    assert fast.data.on_device and not default.data.on_device
+    assert (default.perf.channels_last, default.perf.compile, default.perf.precision) == (False, False, None)
+
+
+@pytest.mark.parametrize(
+    ("native_bf16", "expected"), [(True, "bf16-mixed"), (False, "32-true")], ids=["bf16", "no_bf16"]
+)
+def test_auto_precision_on_cpu_follows_native_bf16(monkeypatch, native_bf16, expected):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16)
+    assert perf.precision({"precision": "auto"}, {"accelerator": "cpu", "precision": "32-true"}) == expected
+
+
+def test_auto_precision_on_cuda_follows_the_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for bf16, expected in ((True, "bf16-mixed"), (False, "32-true")):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda bf16=bf16: bf16)
+        assert perf.auto_precision("gpu")[0] == expected
+        assert perf.auto_precision("auto")[0] == expected
+
+
+def test_precision_is_the_trainers_unless_perf_sets_it():
+    assert perf.precision({"precision": None}, {"precision": "16-mixed"}) == "16-mixed"
+    assert perf.precision({}, {}) == "32-true"
+    assert perf.precision({"precision": "bf16-true"}, {"precision": "32-true"}) == "bf16-true"
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_with_perf_fast_is_bit_identical(tmp_path_factory, monkeypatch):
+    inductor = tmp_path_factory.mktemp("inductor")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(inductor))  # the training subprocesses' compile cache
+    fast = ["perf=fast", "perf.precision=bf16-mixed"]  # bf16 even where auto would pick fp32
+    full, resumed, eager = (tmp_path_factory.mktemp(name) for name in ("full", "resumed", "eager"))
+    run_with(full, *fast)
+    assert any(inductor.rglob("*.py")), "perf=fast compiled nothing"
+    kill = ["+callbacks.kill._target_=tests.helpers.KillAt", "+callbacks.kill.iteration=6"]
+    killed = run_with(resumed, *fast, *kill, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert load(resumed)["gan"]["iteration"] == 6
+    run_with(resumed, *fast, f"ckpt_path={resumed}/checkpoints/last.ckpt")
+    reference = load(full)
+    assert reference["gan"]["iteration"] == 12
+    assert_same_state(reference, load(resumed))
+    # and the fast paths changed the arithmetic: the same run in eager fp32 ends elsewhere
+    run_with(eager)
+    key = "generator.net.0.weight"
+    assert not torch.equal(load(eager)["state_dict"][key], reference["state_dict"][key])
