@@ -76,6 +76,7 @@ def config(spec: str, iterations: int, extra: list[str], tiny: bool, out: str):
         "trainer.accelerator=cpu",
         "+trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
+        "+trainer.enable_checkpointing=false",  # Lightning's epoch-end save would land inside a difference
         *COMMON,
         *extra,
         output_dir=out,
@@ -339,6 +340,7 @@ def main() -> None:
     if "roofline" in sections:
         from benchmarks import roofline
 
+        roofline.overhead.COMMON[:] = COMMON  # this script runs as __main__: the imported copy has its own
         roofline.main(repeats, args.tiny, ["dcgan32"] if args.tiny else ["dcgan32", "dcgan64"])
 
 

@@ -47,13 +47,13 @@ RUN = [
 ]
 
 
-def run_with(run_dir, *extra, check=True, base=RUN):
+def run_with(run_dir, *extra, check=True, base=RUN, timeout=300):
     done = subprocess.run(
         [sys.executable, "train.py", *base, f"hydra.run.dir={run_dir}", *extra],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     if check:
         assert done.returncode == 0, done.stderr[-3000:]
