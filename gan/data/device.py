@@ -20,9 +20,11 @@ def materialize(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor, bool]:
     if isinstance(base, TensorDataset):
         images, labels = base.tensors[:2]
         uint8 = False
-    elif isinstance(base, UInt8Images):
-        images, labels = torch.from_numpy(np.asarray(base.images)), torch.as_tensor(base.labels)
-        uint8 = True
+    elif isinstance(base, UInt8Images):  # a read-only memmap of the cache: copy the images training uses
+        pixels, labels = np.asarray(base.images), torch.as_tensor(base.labels)
+        if index is None:
+            return torch.from_numpy(pixels.copy()), labels.long(), True
+        return torch.from_numpy(pixels[index.numpy()]), labels[index].long(), True
     else:  # any other dataset (ZeroOne, ...): one pass through it
         images, labels = (
             torch.cat(parts) for parts in zip(*DataLoader(dataset, batch_size=1024), strict=True)
