@@ -102,9 +102,9 @@ def framework_per_iter(spec: str, n: tuple[int, int], extra: list[str], tiny: bo
     return (long - short) / (n[1] - n[0])
 
 
-def networks(cfg):
-    dm = instantiate(cfg.data)
-    module = build_module(cfg, dm)  # only for the nets, built with the data's size and channels
+def networks(cfg, dm=None):
+    """G and D as the framework builds them, sized by the data (`dm`, or a fresh one from cfg.data)."""
+    module = build_module(cfg, instantiate(cfg.data) if dm is None else dm)
     return module.generator, module.discriminator
 
 
@@ -138,10 +138,10 @@ def plain_per_iter(
     with tempfile.TemporaryDirectory() as out:
         cfg = config(spec, n[1], list(data), tiny, out)
         torch.manual_seed(cfg.seed)
-        g, d = networks(cfg)
+        dm = instantiate(cfg.data)
+        g, d = networks(cfg, dm)
         opt_g = instantiate(cfg.optim.generator)(g.parameters())
         opt_d = instantiate(cfg.optim.discriminator)(d.parameters())
-        dm = instantiate(cfg.data)
         dm.setup()
         loader = torch.utils.data.DataLoader(
             dm.train_set,

@@ -13,13 +13,13 @@ its rows are judged on that count, the plain loop's on its own.
 Peak: the best of five large fp32 and bf16 matmuls and 3x3 convolutions (channels_last), in GFLOP/s.
 """
 
-import contextlib
 import os
 import statistics
 import tempfile
 import time
 from functools import partial
 from pathlib import Path
+from unittest import mock
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -86,19 +86,6 @@ def iteration_flops(spec: str, tiny: bool, freeze_d: bool) -> int:
         return counter.get_total_flops()
 
 
-@contextlib.contextmanager
-def inductor_cache(path: str):
-    before = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = path
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("TORCHINDUCTOR_CACHE_DIR")
-        else:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = before
-
-
 def row(cells) -> str:
     return "| " + " | ".join(map(str, cells)) + " |"
 
@@ -129,7 +116,8 @@ def measure(spec: str, n: tuple[int, int], data: list[str], repeats: int, tiny: 
     rows = variants(tiny)
     times = {name: [] for name in ["plain loop", *rows]}
     starts = {name: [] for name in rows}
-    with tempfile.TemporaryDirectory() as inductor, inductor_cache(inductor):  # the first compile is cold
+    with tempfile.TemporaryDirectory() as cache, mock.patch.dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache):
+        # an empty Inductor cache: the first compile below is a cold one
         overhead.plain_per_iter(spec, n, tiny, data=data)  # decodes a folder into the image cache once
         compiled = {name: extra for name, extra in rows.items() if compiles(extra)}
         cold = {name: run(spec, n[0], [*data, *extra], tiny) for name, extra in compiled.items()}
@@ -160,13 +148,10 @@ def table(repeats: int, tiny: bool, spec: str, peak: dict[str, float]) -> None:
     print("|---|---|---|---|---|---|---|")
     times, starts, cold = measure(spec, (2, 6) if tiny else LENGTHS[spec], data, repeats, tiny)
     plain = statistics.median(times["plain loop"])
+    bf16_rows = {"bf16-mixed"} | ({"perf=fast"} if fast_precision() == "bf16-mixed" else set())
     for name, values in times.items():
         per = statistics.median(values)
-        dtype = (
-            "bf16"
-            if name == "bf16-mixed" or (name == "perf=fast" and fast_precision() == "bf16-mixed")
-            else "fp32"
-        )
+        dtype = "bf16" if name in bf16_rows else "fp32"
         best = max(v for k, v in peak.items() if k.endswith(dtype))
         achieved = flops["plain" if name == "plain loop" else "frozen"] / per / 1e9
         start = f"{statistics.median(starts[name]):.1f} s" if name in starts else "-"
