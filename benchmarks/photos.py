@@ -4,6 +4,7 @@ self-supervised feature space a run uses offline (gan/metrics/selfsup.py).
 
     uv run python benchmarks/photos.py --budget 600 --seeds 0,1                # 32 px, both datasets
     uv run python benchmarks/photos.py --budget 600 --size 64
+    uv run python benchmarks/photos.py --iterations 3000 --runs default modern   # equal work, not time
     uv run python benchmarks/photos.py --runs plain default "strong=experiment=modern trick=[ema,diffaugment]"
     uv run python benchmarks/photos.py --tiny                                 # a check that it runs (CI)
 
@@ -84,6 +85,7 @@ def fmt(value, spec: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--budget", type=float, default=600, help="seconds of training per run")
+    parser.add_argument("--iterations", type=int, help="train every run this many iterations, not --budget")
     parser.add_argument("--size", type=int, default=32, choices=(32, 64))
     parser.add_argument("--datasets", default="faces,shoes", help=f"comma-separated, of {list(DATASETS)}")
     parser.add_argument(
@@ -108,7 +110,8 @@ def main() -> None:
     machine = describe()
     print(
         f"Machine: {machine}; {args.size} px, "
-        f"{args.budget:.0f} s per run, {args.samples} samples; selfsup encoder {args.steps} steps"
+        f"{f'{args.iterations} iterations' if args.iterations else f'{args.budget:.0f} s'} per run, "
+        f"{args.samples} samples; selfsup encoder {args.steps} steps"
     )
     print(row(["dataset", "run", "seed", "iterations", "selfsup FD", "KID", "precision", "recall", "C_T"]))
     print("|---|---|---|---|---|---|---|---|---|")

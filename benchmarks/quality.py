@@ -4,6 +4,9 @@ other, each for `--budget` seconds of training; 5000 samples each, scored with t
     uv run python benchmarks/quality.py --budget 300                 # Fashion-MNIST sandals/sneakers/boots
     uv run python benchmarks/quality.py --budget 300 --dataset mnist
     uv run python benchmarks/quality.py --budget 300 --runs plain,default --seeds 0,1,2   # mean over seeds
+    uv run python benchmarks/quality.py --budget 300 --runs default --extra "fast=perf=fast" \
+        --extra "modern_fast=experiment=modern perf=fast"                          # named extra runs
+    uv run python benchmarks/quality.py --iterations 2000 --runs default --extra "fast=perf=fast"  # same work
     uv run python benchmarks/quality.py --budget 2 --samples 100 --tiny             # a check that it works
 
 Prints a Markdown table: iterations, domain FID, KID, precision, recall, FID ratio to the plain loop. Run it
@@ -82,15 +85,22 @@ def plain_nets(channels: int = 1, nz: int = 100, size: int = 32) -> tuple[nn.Mod
     return g, d
 
 
-def plain_loop(reals: torch.Tensor, budget: float, seed: int = 0) -> tuple[nn.Module, int]:
+def plain_loop(
+    reals: torch.Tensor, budget: float, seed: int = 0, limit: int | None = None
+) -> tuple[nn.Module, int]:
+    """Train for `budget` seconds, or for `limit` iterations when given."""
     torch.manual_seed(seed)
     g, d = plain_nets(reals.shape[1], size=reals.shape[-1])
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     bce, iterations, start = F.binary_cross_entropy_with_logits, 0, time.perf_counter()
-    while time.perf_counter() - start < budget:
+
+    def done() -> bool:
+        return iterations >= limit if limit else time.perf_counter() - start >= budget
+
+    while not done():
         for index in torch.randperm(len(reals)).split(64):
-            if len(index) < 64 or time.perf_counter() - start >= budget:
+            if len(index) < 64 or done():
                 break
             real = reals[index]
             fake = g(torch.randn(64, 100, 1, 1))
@@ -111,11 +121,14 @@ def plain_loop(reals: torch.Tensor, budget: float, seed: int = 0) -> tuple[nn.Mo
 # ---- the framework through train.py ----
 
 
-def framework_run(overrides: list[str], budget: float, run_dir: Path) -> tuple[nn.Module, dict, int]:
+def framework_run(
+    overrides: list[str], budget: float, run_dir: Path, limit: int | None = None
+) -> tuple[nn.Module, dict, int]:
+    """Train through train.py for `budget` seconds, or for `limit` iterations when given."""
+    stop = f"max_iterations={limit}" if limit else f"trainer.max_time={{seconds:{budget}}}"
     command = [
-        sys.executable, "train.py", *overrides, f"hydra.run.dir={run_dir}",
-        f"trainer.max_time={{seconds:{budget}}}", "trainer.max_epochs=-1", "callbacks.fid=null",
-        "callbacks.progress_bar=null", "logger=csv",
+        sys.executable, "train.py", *overrides, f"hydra.run.dir={run_dir}", stop, "trainer.max_epochs=-1",
+        "callbacks.fid=null", "callbacks.progress_bar=null", "logger=csv",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
@@ -176,16 +189,25 @@ def main() -> None:
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="fashion_mnist")
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--runs", default="plain," + ",".join(RUNS), help="comma-separated: plain and RUNS")
-    parser.add_argument("--extra", default="", help="a named extra run: 'name=override override ...'")
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        help="a named run after --runs: 'name=override ...'; repeatable",
+    )
+    parser.add_argument("--iterations", type=int, help="train every run this many iterations, not --budget")
     parser.add_argument(
         "--seeds", default="0", help="comma-separated: every run once per seed (same seed for all)"
     )
     parser.add_argument("--tiny", action="store_true", help="a 1-epoch classifier: checks the script runs")
     args = parser.parse_args()
-    runs = dict(RUNS)
-    if args.extra:
-        name, _, overrides = args.extra.partition("=")
+    runs, order = dict(RUNS), args.runs.split(",")
+    for extra in args.extra:
+        name, _, overrides = extra.partition("=")
         runs[name] = overrides.split()
+        order += [name] if name not in order else []
+    if unknown := [name for name in order if name != "plain" and name not in runs]:
+        parser.error(f"unknown run {unknown}: plain, {', '.join(runs)} or an --extra")
     torch.set_num_threads(os.cpu_count() or 1)
     data = DATASETS[args.dataset]
     work = Path(tempfile.mkdtemp(prefix="quality-"))
@@ -196,7 +218,8 @@ def main() -> None:
     machine = describe()
     print(
         f"Machine: {machine}; {args.dataset} {data[1:]}, "
-        f"{args.budget:.0f} s per run, {args.samples} samples; "
+        f"{f'{args.iterations} iterations' if args.iterations else f'{args.budget:.0f} s'} per run, "
+        f"{args.samples} samples; "
         f"domain classifier test accuracy {scorer.features.accuracy:.4f}"
     )
     print("\n| run | seed | iterations | domain FID | KID | precision | recall | FID / plain (same seed) |")
@@ -205,7 +228,7 @@ def main() -> None:
     fids: dict[str, list[float]] = {}
     for seed in [int(s) for s in args.seeds.split(",")]:
         plain_fid = None
-        for name in args.runs.split(","):
+        for name in order:
             generator, iterations, images = train_and_sample(name, seed, args, datamodule, data, runs, work)
             result = scorer.score(images)
             fids.setdefault(name, []).append(result["fid"])
@@ -237,10 +260,12 @@ def train_and_sample(name: str, seed: int, args, datamodule, data: list[str], ru
     """Train run `name` with `seed` for the budget; (generator, iterations, samples)."""
     if name == "plain":
         reals = torch.stack([datamodule.train_set[i][0] for i in range(len(datamodule.train_set))])
-        generator, iterations = plain_loop(reals, args.budget, seed=seed)
+        generator, iterations = plain_loop(reals, args.budget, seed=seed, limit=args.iterations)
         return generator, iterations, sample(generator, args.samples, "gaussian", 100)
     overrides = [*data, *runs[name], f"seed={seed}"]
-    generator, ckpt, iterations = framework_run(overrides, args.budget, work / f"{name}-{seed}")
+    generator, ckpt, iterations = framework_run(
+        overrides, args.budget, work / f"{name}-{seed}", args.iterations
+    )
     config = ckpt["config"]
     labels = (
         ckpt["state_dict"]["fixed_labels"] if getattr(generator, "condition", "none") == "label" else None

@@ -10,7 +10,8 @@ on real and fake, backward; G step: D forward on the fake, backward into G): con
 convolutions and matmuls, forward and backward; BatchNorm, activations, losses and optimizer steps are not
 counted (a few percent of the work). The framework freezes D in the G step (no D weight gradients there), so
 its rows are judged on that count, the plain loop's on its own.
-Peak: the best of five large fp32 and bf16 matmuls and 3x3 convolutions (channels_last), in GFLOP/s.
+Peak: for fp32 and bf16 the fastest of several probes (two matmuls; 1x1, 3x3, 4x4 stride-2 and transposed
+convolutions, channels_last), each the best of five calls, in GFLOP/s.
 """
 
 import os
@@ -54,22 +55,43 @@ def best_seconds(fn, repeats: int = 5) -> float:
     return min(times)
 
 
+def probes(tiny: bool) -> dict[str, tuple]:
+    """name: (op, input shape). Several shapes, because the fastest kernel differs by op and library (on
+    this AMD CPU MKL's fp32 matmul is far slower than oneDNN's convolutions)."""
+    b, c, s, n = (4, 32, 8, 256) if tiny else (64, 256, 16, 2048)
+    nn = torch.nn
+    return {
+        f"matmul {n}x{n}": (None, (n, n)),
+        f"matmul {2 * n}x{2 * n}": (None, (2 * n, 2 * n)),
+        f"conv 1x1 {4 * c}->{4 * c}, {s // 2}x{s // 2}": (
+            nn.Conv2d(4 * c, 4 * c, 1),
+            (b, 4 * c, s // 2, s // 2),
+        ),
+        f"conv 3x3 {c}->{c}, {s}x{s}": (nn.Conv2d(c, c, 3, padding=1), (b, c, s, s)),
+        f"conv 4x4/2 {c // 2}->{c}, {s}x{s}": (nn.Conv2d(c // 2, c, 4, 2, 1), (b, c // 2, s, s)),
+        f"transposed 4x4/2 {c}->{c // 2}, {s // 2}x{s // 2}": (
+            nn.ConvTranspose2d(c, c // 2, 4, 2, 1),
+            (b, c, s // 2, s // 2),
+        ),
+    }
+
+
 def peaks(tiny: bool) -> dict[str, float]:
-    """GFLOP/s of a large matmul and a large convolution in fp32 and bf16."""
-    n, batch, channels, side = (256, 4, 64, 8) if tiny else (2048, 64, 256, 16)
-    conv_flops = 2 * batch * channels * channels * side * side * 9
+    """GFLOP/s of each probe (FLOPs counted by FlopCounterMode; convolutions channels_last, no grad) in fp32
+    and bf16; the best of each dtype is the peak the table's rows are judged against."""
     result = {}
     torch.manual_seed(0)
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-        result[f"matmul {n}x{n} {name}"] = 2 * n**3 / best_seconds(partial(torch.matmul, a, b)) / 1e9
-        conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).to(dtype)
-        x = torch.randn(batch, channels, side, side, dtype=dtype)
-        with torch.no_grad():
-            seconds = best_seconds(partial(conv.to(memory_format=CL), x.contiguous(memory_format=CL)))
-        result[f"conv 3x3 {channels}->{channels}, {side}x{side}, batch {batch} {name}"] = (
-            conv_flops / seconds / 1e9
-        )
+        for probe, (module, shape) in probes(tiny).items():
+            if module is None:
+                fn = partial(torch.matmul, torch.randn(*shape, dtype=dtype), torch.randn(*shape, dtype=dtype))
+            else:
+                x = torch.randn(*shape, dtype=dtype).contiguous(memory_format=CL)
+                fn = partial(module.requires_grad_(False).to(dtype=dtype, memory_format=CL), x)
+            counter = FlopCounterMode(display=False)
+            with counter:
+                fn()
+            result[f"{probe} {name}"] = counter.get_total_flops() / best_seconds(fn) / 1e9
     return result
 
 
@@ -170,9 +192,13 @@ def fast_precision() -> str:
 
 def main(repeats: int, tiny: bool, specs: list[str]) -> None:
     peak = peaks(tiny)
-    print("\n| peak (measured in this process) | GFLOP/s |\n|---|---|")
+    print("\n| probe (measured in this process) | GFLOP/s |\n|---|---|")
     for name, value in peak.items():
         print(f"| {name} | {value:,.1f} |")
+    for dtype in ("fp32", "bf16"):
+        name, value = max(((k, v) for k, v in peak.items() if k.endswith(dtype)), key=lambda kv: kv[1])
+        print(f"\n{dtype} peak: {value:,.1f} GFLOP/s ({name})", end="")
+    print()
     print(f"\nperf=fast on this machine: perf.precision=auto -> {fast_precision()}")
     for spec in specs:
         table(repeats, tiny, spec, peak)

@@ -124,3 +124,20 @@ def test_quality_benchmark_runs_tiny(fashion_mnist):
     assert done.returncode == 0, done.stderr[-3000:]
     for row in ("| plain | 0 |", "| modern | 1 |", "mean domain FID over seeds", "Floor (training"):
         assert row in done.stdout
+
+
+@pytest.mark.slow
+def test_quality_benchmark_equal_iterations_and_extra_runs(fashion_mnist):
+    command = [sys.executable, "benchmarks/quality.py", "--iterations", "3", "--samples", "100", "--tiny"]
+    command += ["--runs", "plain", "--extra", "cl=perf.channels_last=true"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "3 iterations per run" in done.stdout
+    for row in ("| plain | 0 | 3 |", "| cl | 0 | 3 |"):
+        assert row in done.stdout
+
+
+def test_quality_benchmark_refuses_an_unknown_run():
+    command = [sys.executable, "benchmarks/quality.py", "--runs", "plain,fastt"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "unknown run ['fastt']" in done.stderr
