@@ -62,3 +62,10 @@ def test_sigkill_and_resume_with_perf_fast_is_bit_identical(tmp_path_factory, mo
     run_with(eager)
     key = "generator.net.0.weight"
     assert not torch.equal(load(eager)["state_dict"][key], reference["state_dict"][key])
+
+
+def test_a_bf16_run_logs_its_networks_without_lightnings_size_warning(tmp_path):
+    done = run_with(tmp_path, "trainer.precision=bf16-mixed", "trainer.max_epochs=1")
+    log = done.stdout + done.stderr
+    assert "Networks: generator Generator" in log
+    assert "not supported by the model summary" not in log

@@ -5,6 +5,7 @@ them on an example forward pass, which a GAN's two networks do not share), so it
 """
 
 import logging
+import warnings
 
 from lightning.pytorch.callbacks import ModelSummary
 from lightning.pytorch.utilities.model_summary import get_human_readable_count
@@ -13,6 +14,12 @@ log = logging.getLogger(__name__)
 
 
 class NetworkSummary(ModelSummary):
+    def _summary(self, trainer, pl_module):
+        # mixed precision keeps fp32 weights, so Lightning's 32-bit fallback is the true size
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Precision .* is not supported by the model summary")
+            return super()._summary(trainer, pl_module)
+
     @staticmethod
     def summarize(summary_data, total_parameters, trainable_parameters, model_size, *args, **kwargs) -> None:
         columns = dict(summary_data)
