@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
-from benchmarks.quality import Scorer, train_and_sample  # noqa: E402
+from benchmarks.quality import Scorer, per_run, train_and_sample  # noqa: E402
 from benchmarks.selfsup import floats  # noqa: E402
 from gan.build import build_datamodule  # noqa: E402
 from gan.metrics.copying import CopyingTest  # noqa: E402
@@ -110,8 +110,7 @@ def main() -> None:
     machine = describe()
     print(
         f"Machine: {machine}; {args.size} px, "
-        f"{f'{args.iterations} iterations' if args.iterations else f'{args.budget:.0f} s'} per run, "
-        f"{args.samples} samples; selfsup encoder {args.steps} steps"
+        f"{per_run(args)} per run, {args.samples} samples; selfsup encoder {args.steps} steps"
     )
     print(row(["dataset", "run", "seed", "iterations", "selfsup FD", "KID", "precision", "recall", "C_T"]))
     print("|---|---|---|---|---|---|---|---|---|")

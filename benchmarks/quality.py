@@ -218,8 +218,7 @@ def main() -> None:
     machine = describe()
     print(
         f"Machine: {machine}; {args.dataset} {data[1:]}, "
-        f"{f'{args.iterations} iterations' if args.iterations else f'{args.budget:.0f} s'} per run, "
-        f"{args.samples} samples; "
+        f"{per_run(args)} per run, {args.samples} samples; "
         f"domain classifier test accuracy {scorer.features.accuracy:.4f}"
     )
     print("\n| run | seed | iterations | domain FID | KID | precision | recall | FID / plain (same seed) |")
@@ -254,6 +253,11 @@ def main() -> None:
         f"{floor['precision']:.3f}, recall {floor['recall']:.3f}; "
         f"ceiling (uniform noise): FID {noise['fid']:.2f}"
     )
+
+
+def per_run(args) -> str:
+    """What every run trains for: --iterations, or else the --budget in seconds."""
+    return f"{args.iterations} iterations" if args.iterations else f"{args.budget:.0f} s"
 
 
 def train_and_sample(name: str, seed: int, args, datamodule, data: list[str], runs: dict, work: Path):
