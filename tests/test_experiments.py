@@ -71,3 +71,13 @@ def test_presets_say_what_they_reproduce(tmp_path):
         improved.trick.label_smoothing.high == 1.2
         and improved.optim.discriminator._target_ == "torch.optim.SGD"
     )
+
+
+def test_small_data_is_modern_with_fast_paths_and_diffaugment(tmp_path):
+    small = make_cfg("experiment=small_data", output_dir=tmp_path)
+    modern = make_cfg("experiment=modern", output_dir=tmp_path)
+    assert list(small.trick) == ["ema", "diffaugment"] and small.trick.ema == modern.trick.ema
+    assert small.trick.diffaugment.policy == "color,translation,cutout"
+    assert small.optim.generator.lr == small.optim.discriminator.lr == 4e-4
+    assert small.perf.compile and small.perf.channels_last and small.perf.precision == "auto"
+    assert small.model == modern.model and small.loss == modern.loss and small.data.on_device
