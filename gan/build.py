@@ -64,6 +64,23 @@ def instantiate_group(node: DictConfig | None) -> list:
     return [instantiate(sub) for sub in node.values() if sub is not None and "_target_" in sub]
 
 
+#: the length of a run that names none (the default digits run: 1,680 iterations)
+DEFAULT_EPOCHS = 60
+
+
+def epoch_limit(cfg: DictConfig) -> int:
+    """trainer.max_epochs as given; when null, none if the run names its length (a 4-minute max_time on
+    1,000 photos must not end at the default's 60 epochs: Lightning's rule for max_steps, max_time), else
+    DEFAULT_EPOCHS."""
+    given = cfg.trainer.get("max_epochs")
+    if given is not None:
+        return given
+    names_length = (
+        cfg.get("max_iterations") or cfg.trainer.get("max_time") or cfg.trainer.get("max_steps", -1) != -1
+    )
+    return -1 if names_length else DEFAULT_EPOCHS
+
+
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = instantiate_group(cfg.get("callbacks"))
     if cfg.get("max_iterations"):
@@ -73,7 +90,13 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     chosen = precision(cfg.get("perf") or {}, cfg.trainer)
     # plain containers: Lightning reads trainer.max_time={minutes: 5} as a dict, not a DictConfig
     return instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=chosen, _convert_="all", **extra
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        precision=chosen,
+        max_epochs=epoch_limit(cfg),
+        _convert_="all",
+        **extra,
     )
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from gan.build import build_module, instantiate_group
+from gan.build import DEFAULT_EPOCHS, build_module, build_trainer, instantiate_group
 from tests.conftest import CONF, ROOT, make_cfg
 
 MODEL_DATA = {
@@ -104,3 +104,22 @@ def test_d_learning_rate_is_set_plainly_in_every_optim_option(optim, tmp_path):
     assert g_only[1] == (
         0.00077 if optim in ("adam", "adam_decay") else d_lr
     )  # D follows G where the seed did
+
+
+@pytest.mark.parametrize(
+    ("overrides", "epochs"),
+    [
+        ([], DEFAULT_EPOCHS),
+        (["trainer.max_time={minutes: 4}"], -1),
+        (["max_iterations=5000"], -1),
+        (["trainer.max_steps=100"], -1),
+        (["trainer.max_time={minutes: 4}", "trainer.max_epochs=3"], 3),
+        (["experiment=small_data", "trainer.max_time=00:00:04:00"], -1),
+    ],
+)
+def test_a_length_the_run_names_is_not_cut_by_the_default_epochs(overrides, epochs, tmp_path):
+    # a new user's 4-minute small_data run on 1,000 faces ended after 56 s at the default's 60 epochs
+    cfg = make_cfg(
+        *overrides, "logger=none", "callbacks=none", "trainer.accelerator=cpu", output_dir=tmp_path
+    )
+    assert build_trainer(cfg).fit_loop.max_epochs == epochs
