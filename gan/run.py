@@ -117,7 +117,7 @@ def fit(cfg: DictConfig) -> float | None:
     for logger in trainer.loggers:  # each keeps what was logged up to the checkpoint, none after it
         if hasattr(logger, "resume_at"):
             logger.resume_at(resumed_at)
-    summary = Summary(output_dir(cfg))
+    summary = Summary(output_dir(cfg), resumed=bool(ckpt_path))
     for callback in trainer.callbacks:
         if isinstance(callback, SaveOnSignal):
             callback.summary = summary

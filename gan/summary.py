@@ -1,5 +1,6 @@
 """`summary.json` in the run directory: how the run ended, its counters, wall time and the last value of
-every metric; what `gan.sweep_report` reads. Written atomically, or skipped with one line (a full disk)."""
+every metric (a resumed run's earlier ones included); what `gan.sweep_report` reads. Written atomically, or
+skipped with one line (a full disk)."""
 
 import json
 import time
@@ -9,8 +10,16 @@ from gan.callbacks.io import non_essential, write_text
 
 
 class Summary:
-    def __init__(self, run_dir: str | Path):
+    def __init__(self, run_dir: str | Path, resumed: bool = False):
         self.path, self.start = Path(run_dir) / "summary.json", time.perf_counter()
+        # a resumed run keeps the metrics it logged before (a resume with nothing left to train logs none)
+        self.earlier = self.read_metrics() if resumed else {}
+
+    def read_metrics(self) -> dict:
+        try:
+            return json.loads(self.path.read_text()).get("metrics", {})
+        except (OSError, ValueError):
+            return {}
 
     def write(self, status: str, trainer=None, module=None) -> None:
         metrics = trainer.callback_metrics if trainer is not None else {}
@@ -20,7 +29,7 @@ class Summary:
             "d_steps": getattr(module, "d_steps", 0),
             "g_steps": getattr(module, "g_steps", 0),
             "wall_seconds": time.perf_counter() - self.start,
-            "metrics": {k: float(v) for k, v in metrics.items() if v.numel() == 1},
+            "metrics": {**self.earlier, **{k: float(v) for k, v in metrics.items() if v.numel() == 1}},
         }
         with non_essential(str(self.path)):
             write_text(self.path, json.dumps(summary, indent=1))

@@ -144,6 +144,21 @@ def test_a_run_stopped_between_log_points_repeats_no_value(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_resume_with_nothing_left_to_train_keeps_the_summary_metrics(tmp_path):
+    # a new user's no-op resume of a finished run wrote "metrics": {} over its FID and losses
+    train(smoke("logger=csv", output_dir=tmp_path))
+    first = json.loads((tmp_path / "summary.json").read_text())
+    assert first["metrics"]["train/d_loss"] > 0 and first["iteration"] == 2
+    train(smoke("logger=csv", "ckpt_path=auto", output_dir=tmp_path))
+    again = json.loads((tmp_path / "summary.json").read_text())
+    assert again["metrics"] == first["metrics"] and again["iteration"] == 2
+    train(smoke("logger=csv", output_dir=tmp_path / "fresh"))  # a fresh run in the dir carries nothing over
+    (tmp_path / "fresh" / "summary.json").write_text(json.dumps({"metrics": {"old/metric": 1.0}}))
+    train(smoke("logger=csv", output_dir=tmp_path / "fresh"))
+    assert "old/metric" not in json.loads((tmp_path / "fresh" / "summary.json").read_text())["metrics"]
+
+
+@pytest.mark.slow
 def test_designs_carry_their_generator_and_another_checkpoint_is_refused(fid_run, tmp_path):
     path = str(fid_run / "checkpoints" / "last.ckpt")
     studio = Studio(path)
