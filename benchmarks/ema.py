@@ -41,8 +41,7 @@ DATA = ["data=fashion_mnist", "data.classes=[5,7,9]"]
 def train(run_dir: Path, iterations: int, seed: int, extra: list[str]) -> dict:
     command = [
         sys.executable, "train.py", *DATA, *extra, f"seed={seed}", f"max_iterations={iterations}",
-        "trainer.max_epochs=-1", "callbacks.fid=null", "callbacks.progress_bar=null", "logger=csv",
-        f"hydra.run.dir={run_dir}",
+        "callbacks.fid=null", "callbacks.progress_bar=null", "logger=csv", f"hydra.run.dir={run_dir}",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:

@@ -127,7 +127,7 @@ def framework_run(
     """Train through train.py for `budget` seconds, or for `limit` iterations when given."""
     stop = f"max_iterations={limit}" if limit else f"trainer.max_time={{seconds:{budget}}}"
     command = [
-        sys.executable, "train.py", *overrides, f"hydra.run.dir={run_dir}", stop, "trainer.max_epochs=-1",
+        sys.executable, "train.py", *overrides, f"hydra.run.dir={run_dir}", stop,
         "callbacks.fid=null", "callbacks.progress_bar=null", "logger=csv",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)

@@ -121,7 +121,7 @@ def default_run(iterations: list[int], run_dir: Path) -> list[Path]:
     every = 2 * min(iterations)
     command = [
         sys.executable, "train.py", "data=fashion_mnist", f"hydra.run.dir={run_dir}",
-        f"trainer.max_steps={2 * max(iterations)}", "trainer.max_epochs=-1", "callbacks.fid=null",
+        f"trainer.max_steps={2 * max(iterations)}", "callbacks.fid=null",
         "callbacks.progress_bar=null", "logger=csv", "callbacks.model_checkpoint.save_top_k=-1",
         f"callbacks.model_checkpoint.every_n_train_steps={every}",
     ]  # fmt: skip
