@@ -65,3 +65,16 @@ def test_last_checkpoint_is_the_end_of_training_between_periodic_saves(tmp_path)
     train(cfg)
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["gan"]["iteration"] == 3 and ckpt["global_step"] == 6
+
+
+def test_keep_at_keeps_a_copy_at_each_named_iteration(tmp_path):
+    cfg = smoke("trainer.limit_train_batches=1.0", "max_iterations=4", output_dir=tmp_path)
+    cfg.callbacks.model_checkpoint.keep_at = [1, 3]
+    train(cfg)
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("iteration_*.ckpt"))
+    assert kept == ["iteration_1.ckpt", "iteration_3.ckpt"]
+    for n in (1, 3):
+        ckpt = torch.load(
+            tmp_path / "checkpoints" / f"iteration_{n}.ckpt", map_location="cpu", weights_only=True
+        )
+        assert ckpt["gan"]["iteration"] == n

@@ -2,6 +2,8 @@
 
 - `checkpoints/last.ckpt`: every `every_n_iterations` and at the end of training, also when a time or
   iteration budget stops the run between two saves (Lightning's ModelCheckpoint would keep the older state).
+- `checkpoints/iteration_<N>.ckpt`: a copy kept at each iteration of `keep_at` (a run's earlier lengths,
+  to compare or sample from later).
 - `checkpoints/best.ckpt`: whenever `best_metric` (the run's `optimized_metric`, `val/fid` by default)
   reaches a new best; only when that metric is logged (FID on).
 
@@ -25,6 +27,7 @@ class Checkpoint(ModelCheckpoint):
         every_n_iterations: int = 500,
         best_metric: str | None = "val/fid",
         best_mode: str = "min",
+        keep_at: list[int] | None = None,
     ):
         super().__init__(dirpath=dirpath, save_top_k=0, every_n_train_steps=0, enable_version_counter=False)
         if best_mode not in ("min", "max"):
@@ -32,11 +35,16 @@ class Checkpoint(ModelCheckpoint):
         self.every_n_iterations, self.best_metric, self.best_mode = every_n_iterations, best_metric, best_mode
         self.last_path, self.best_path = Path(dirpath) / "last.ckpt", Path(dirpath) / "best.ckpt"
         self.saved_at = -1  # iteration last.ckpt holds
+        self.keep_at = set(keep_at or ())
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         self.write_best(trainer, module)
         if due(module.iteration, self.every_n_iterations):
             self.write_last(trainer, module)
+        if module.iteration in self.keep_at:
+            self._save_checkpoint(
+                trainer, str(self.last_path.with_name(f"iteration_{module.iteration}.ckpt"))
+            )
 
     def on_train_end(self, trainer, module) -> None:
         self.write_best(trainer, module)

