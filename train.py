@@ -17,6 +17,9 @@ load_dotenv()  # before composition: DATA_DIR, WANDB_* and FID_WEIGHTS come from
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from hydra.errors import InstantiationException
+
+    from gan.cli import unknown_key
     from gan.errors import ConfigError
     from gan.guard import DivergenceError
     from gan.run import output_dir, sweeping, train
@@ -24,6 +27,12 @@ def main(cfg: DictConfig) -> float | None:
 
     try:
         return train(cfg)
+    except InstantiationException as err:  # `+data.imagesize=64`: the closest setting, in one line
+        if (message := unknown_key(err)) is None:
+            raise
+        discard_if_empty(output_dir(cfg))
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
     except (ConfigError, DivergenceError) as err:
         if not sweeping():  # a sweep job's directory stays: the report marks it failed
             discard_if_empty(output_dir(cfg))

@@ -70,6 +70,56 @@ def renamed_key(err: BaseException) -> str | None:
     return f"{old} is now called {new}: pass {new}=... instead"
 
 
+def train_keys() -> list[str]:
+    """Every dotted key of the training config as composed with no overrides."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()  # only ever on the way out, after an error
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="train"):
+        cfg = OmegaConf.to_container(compose(config_name="train"), resolve=False)
+
+    def walk(node, prefix=""):
+        for key, value in node.items():
+            yield prefix + str(key)
+            if isinstance(value, dict):
+                yield from walk(value, f"{prefix}{key}.")
+
+    return list(walk(cfg))
+
+
+def closest_key(key: str, keys: list[str]) -> str:
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def unknown_key(err: BaseException) -> str | None:
+    """`max_iteration=10` (not in the config) or `+data.imagesize=64` (not an argument): the closest key."""
+    text = f"{err}\n{err.__cause__ or ''}"
+    found = re.match(r"Could not override '([^']+)'", text)
+    if found and "not in struct" in text:
+        key = found.group(1)
+        return f"{key}: no such key{closest_key(key, train_keys())}"
+    found = re.search(r"unexpected keyword argument '([^']+)'.*?full_key: (\S+)", text, re.S)
+    if found:
+        key = f"{found.group(2)}.{found.group(1)}"
+        return f"{key}: not a setting of {found.group(2)}{closest_key(key, train_keys())}"
+    return None
+
+
+def unread_added_keys(argv: list[str]) -> str | None:
+    """`+max_iteration=10` adds a top-level key that nothing reads: refused, not silently ignored."""
+    added = [arg[1:].split("=", 1)[0] for arg in argv if arg.startswith("+") and not arg.startswith("++")]
+    top = [key for key in added if "." not in key and not (CONF / key).is_dir()]  # `+experiment=x` is a group
+    if not top:
+        return None
+    keys = train_keys()
+    for key in top:
+        if key not in keys:
+            return f"+{key}: the run reads no such key{closest_key(key, keys)}"
+    return None
+
+
 def one_line(err: BaseException) -> str | None:
     """Our one-line wording of a config problem; None for anything else."""
     if isinstance(err, ConfigError):
@@ -78,6 +128,8 @@ def one_line(err: BaseException) -> str | None:
         return missing_option(err)
     if renamed_key(err):
         return renamed_key(err)
+    if unknown_key(err):
+        return unknown_key(err)
     found = yaml_error(err)
     if found:
         return found
@@ -111,6 +163,9 @@ def install() -> None:
 
     run_and_report.gan_one_line = True
     hydra_utils.run_and_report = run_and_report
+    if message := unread_added_keys(sys.argv[1:]):
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 # ---- the tools: python -m gan.<tool> key=value ... ----------------------------------------------------

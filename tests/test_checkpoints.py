@@ -194,6 +194,15 @@ def test_without_ema_nothing_says_ema(tmp_path):
         ("data.batch_size=1.5", "error: data.batch_size=1.5: must be a whole number >= 1"),
         ("trick=[emma]", "error: trick=emma: no such option (did you mean ema?); options: ada, d_freeze,"),
         ("trainer.max_time={minuts: 1}", "error: trainer.max_time: unknown key 'minuts'; use {minutes: 5}"),
+        ("max_iteration=10", "error: max_iteration: no such key (did you mean max_iterations?)"),
+        (
+            "+max_iteration=10",
+            "error: +max_iteration: the run reads no such key (did you mean max_iterations?)",
+        ),
+        (
+            "+data.imagesize=64",
+            "error: data.imagesize: not a setting of data (did you mean data.image_size?)",
+        ),
     ],
 )
 @pytest.mark.slow
