@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan.build import build_datamodule, build_module, build_trainer, git_commit, resolve_ckpt_path
 from gan.callbacks.fid import FID
 from gan.callbacks.interrupt import SaveOnSignal, StoppedBySignal
+from gan.ending import end_block, no_checkpoint
 from gan.errors import ConfigError
 from gan.guard import DivergenceError
 from gan.loggers import finish_wandb
@@ -127,10 +128,11 @@ def fit(cfg: DictConfig) -> float | None:
     hparams["git_commit"] = git_commit()
     for logger in trainer.loggers:
         logger.log_hyperparams(hparams)
-    status = "failed"
+    status, missing = "failed", None
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        status = "finished"
+        missing = no_checkpoint(trainer)
+        status = "finished, no checkpoint saved" if missing else "finished"
     except StoppedBySignal as stop:
         status = f"stopped by {signal.Signals(stop.signum).name}, checkpoint saved"
         raise SystemExit(128 + stop.signum) from None
@@ -141,6 +143,11 @@ def fit(cfg: DictConfig) -> float | None:
         finish_wandb()
         if trainer.is_global_zero:
             summary.write(status, trainer, module)
+    if trainer.is_global_zero:
+        print("\n".join(end_block(trainer, module, summary.total_seconds, summary.segments)), flush=True)
+    if missing:
+        log.error(missing)
+        raise SystemExit(1)
     metric = cfg.get("optimized_metric")
     value = trainer.callback_metrics.get(metric) if metric else None
     if metric and value is None and optimising():

@@ -1,0 +1,61 @@
+"""The block a finished run prints last: how long it trained, how good it got in which feature space, where
+its files are, and the next commands with those paths."""
+
+from pathlib import Path
+
+from gan.callbacks.checkpoint import Checkpoint
+from gan.callbacks.fid import FID
+from gan.callbacks.samples import SampleGrid
+
+
+def duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return (
+        f"{hours} h {minutes:02d} min"
+        if hours
+        else f"{minutes} min {seconds:02d} s"
+        if minutes
+        else f"{seconds} s"
+    )
+
+
+def first(callbacks, kind):
+    return next((c for c in callbacks if isinstance(c, kind)), None)
+
+
+def end_block(trainer, module, total_seconds: float, segments: int) -> list[str]:
+    iteration = getattr(module, "iteration", 0)
+    spent = duration(total_seconds) + (f" over {segments} segments" if segments > 1 else "")
+    lines = [f"Trained {iteration:,} iterations in {spent}."]
+    fid = first(trainer.callbacks, FID)
+    if fid is not None and fid.history:
+        best_at, best = min(fid.history, key=lambda h: h[1])
+        space = getattr(fid.feature, "name", type(fid.feature).__name__)
+        last = fid.history[-1][1]
+        lines.append(
+            f"Best val/fid {best:.4g} at iteration {best_at:,} (features: {space}); last {last:.4g}."
+        )
+    checkpoint = first(trainer.callbacks, Checkpoint)
+    saved = [p for p in (checkpoint.best_path, checkpoint.last_path) if p.is_file()] if checkpoint else []
+    if saved:
+        lines.append("Checkpoints: " + ", ".join(str(p) for p in saved))
+    grids = first(trainer.callbacks, SampleGrid)
+    if grids is not None:
+        last_grid = grids.dirpath / f"iter_{iteration:07d}.png"
+        shown = [p for p in (last_grid, grids.dirpath / "progress.gif") if p.is_file()]
+        if shown:
+            lines.append("Samples: " + ", ".join(str(p) for p in shown))
+    if saved:
+        ckpt = saved[0]
+        lines.append(f"Next: uv run python -m gan.generate ckpt_path={ckpt} num_images=64")
+        lines.append(f"      uv run python -m gan.studio ckpt_path={ckpt}")
+    return lines
+
+
+def no_checkpoint(trainer) -> str | None:
+    """A run with checkpointing on that ends with no last.ckpt on disk (a full disk): the line to say last."""
+    checkpoint = first(trainer.callbacks, Checkpoint)
+    if checkpoint is None or Path(checkpoint.last_path).is_file():
+        return None
+    return f"No checkpoint was saved ({checkpoint.last_path} is missing: see the warnings above)."

@@ -1,0 +1,77 @@
+"""The end of a run (gan/ending.py): a block that names what the run reached and where its files are, the
+whole run's wall time over its segments, and a run that saved no checkpoint says so last and fails."""
+
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from gan.run import train
+from tests.conftest import smoke
+
+FID = {
+    "_target_": "gan.callbacks.fid.FID",
+    "feature": {"_target_": "gan.metrics.features.build", "name": "small_conv"},
+    "every_n_iterations": 2,
+    "num_images": 64,
+    "batch_size": 32,
+}
+
+
+def test_a_finished_run_ends_with_its_best_fid_files_and_next_commands(tmp_path, capsys):
+    cfg = smoke("trainer.limit_train_batches=1.0", "max_iterations=3", output_dir=tmp_path)
+    cfg.callbacks.fid = OmegaConf.create(FID)
+    train(cfg)
+    out = capsys.readouterr().out.splitlines()
+    block = out[out.index(next(line for line in out if line.startswith("Trained 3 iterations in"))) :]
+    best = json.loads((tmp_path / "summary.json").read_text())["metrics"]["val/best_fid"]
+    assert (
+        block[1].startswith(f"Best val/fid {best:.4g} at iteration ")
+        and "(features: small_conv-64-0)" in block[1]
+    )
+    ckpts = tmp_path / "checkpoints"
+    assert block[2] == f"Checkpoints: {ckpts / 'best.ckpt'}, {ckpts / 'last.ckpt'}"
+    assert (
+        block[3]
+        == f"Samples: {tmp_path / 'samples' / 'iter_0000003.png'}, {tmp_path / 'samples' / 'progress.gif'}"
+    )
+    assert block[4] == f"Next: uv run python -m gan.generate ckpt_path={ckpts / 'best.ckpt'} num_images=64"
+    assert block[5] == f"      uv run python -m gan.studio ckpt_path={ckpts / 'best.ckpt'}"
+
+
+def test_summary_counts_the_wall_time_of_every_segment(tmp_path, capsys):
+    train(
+        smoke(
+            "trainer.limit_train_batches=1.0",
+            "trainer.max_epochs=null",
+            "max_iterations=2",
+            output_dir=tmp_path,
+        )
+    )
+    first = json.loads((tmp_path / "summary.json").read_text())
+    train(
+        smoke(
+            "trainer.limit_train_batches=1.0",
+            "trainer.max_epochs=null",
+            "max_iterations=4",
+            "ckpt_path=auto",
+            output_dir=tmp_path,
+        )
+    )
+    second = json.loads((tmp_path / "summary.json").read_text())
+    assert second["iteration"] == 4 and second["segments"] == 2
+    assert second["total_wall_seconds"] == pytest.approx(
+        first["wall_seconds"] + second["wall_seconds"], rel=1e-6
+    )
+    assert "over 2 segments." in capsys.readouterr().out
+
+
+def test_a_run_that_saved_no_checkpoint_says_so_last_and_fails(tmp_path, monkeypatch, caplog):
+    from gan.callbacks.checkpoint import Checkpoint
+
+    monkeypatch.setattr(Checkpoint, "write_last", lambda self, trainer, module: None)  # every save lost
+    with pytest.raises(SystemExit) as stopped:
+        train(smoke(output_dir=tmp_path))
+    assert stopped.value.code == 1
+    assert caplog.records[-1].getMessage().startswith("No checkpoint was saved (")
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "finished, no checkpoint saved"
