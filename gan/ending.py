@@ -5,19 +5,8 @@ from pathlib import Path
 
 from gan.callbacks.checkpoint import Checkpoint
 from gan.callbacks.fid import FID
+from gan.callbacks.progress import duration
 from gan.callbacks.samples import SampleGrid
-
-
-def duration(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return (
-        f"{hours} h {minutes:02d} min"
-        if hours
-        else f"{minutes} min {seconds:02d} s"
-        if minutes
-        else f"{seconds} s"
-    )
 
 
 def first(callbacks, kind):

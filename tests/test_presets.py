@@ -57,6 +57,10 @@ ADDED = {
         "gan.callbacks.model_summary.NetworkSummary",
         "the networks in one line, without Lightning's FLOPs column (0 for every GAN here)",
     ),
+    "callbacks.progress_log._target_": (
+        "gan.callbacks.progress.ProgressLines",
+        "issue 40: progress lines in a log that is not a terminal",
+    ),
     "data.held_out": (0.1, "issue 22: folders keep ~10% of their files out of training for val/copying"),
 }
 

@@ -1,0 +1,71 @@
+"""Progress as lines, for logs that are not a terminal (nohup, SLURM, CI), where the progress bar prints
+nothing: every `every_seconds`, one line with the iteration (of the total when the run names one), speed,
+time left, the losses and the last val/fid. In a terminal the bar does this, so nothing is printed there
+unless `terminal=true`."""
+
+import sys
+import time
+
+import lightning as L
+from lightning.pytorch.callbacks import Timer
+
+from gan.callbacks.budget import IterationBudget
+
+
+def duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return (
+        f"{hours} h {minutes:02d} min"
+        if hours
+        else f"{minutes} min {seconds:02d} s"
+        if minutes
+        else f"{seconds} s"
+    )
+
+
+def planned_iterations(trainer) -> int | None:
+    """The iteration the run stops at, when it names one (max_iterations, or a number of epochs)."""
+    budget = next((c for c in trainer.callbacks if isinstance(c, IterationBudget)), None)
+    if budget is not None:
+        return budget.max_iterations
+    batches = trainer.num_training_batches
+    if trainer.max_epochs and trainer.max_epochs > 0 and batches not in (None, float("inf")):
+        return int(trainer.max_epochs * batches)
+    return None
+
+
+class ProgressLines(L.Callback):
+    def __init__(self, every_seconds: float = 30, terminal: bool = False):
+        self.every_seconds, self.terminal = every_seconds, terminal
+
+    @property
+    def active(self) -> bool:
+        return self.terminal or not sys.stdout.isatty()
+
+    def on_train_start(self, trainer, module) -> None:
+        self.start = self.last = time.perf_counter()
+        self.first = module.iteration
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every_seconds or not self.active or not trainer.is_global_zero:
+            return
+        self.last = now
+        print(self.line(trainer, module.iteration, now), flush=True)
+
+    def line(self, trainer, iteration: int, now: float) -> str:
+        rate = (iteration - self.first) / max(now - self.start, 1e-9)
+        total = planned_iterations(trainer)
+        parts = [f"iteration {iteration:,}" + (f"/{total:,}" if total else ""), f"{rate:.1f} it/s"]
+        left = (total - iteration) / rate if total and rate > 0 else None
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+        if timer is not None and timer.time_remaining() is not None:
+            left = min(left, timer.time_remaining()) if left is not None else timer.time_remaining()
+        if left is not None:
+            parts.append(f"{duration(left)} left")
+        metrics = trainer.callback_metrics
+        for key, name in (("train/d_loss", "d_loss"), ("train/g_loss", "g_loss"), ("val/fid", "val/fid")):
+            if key in metrics:
+                parts.append(f"{name} {float(metrics[key]):.4g}")
+        return ", ".join(parts)
