@@ -29,11 +29,12 @@ def output_dir(cfg: DictConfig) -> str:
 
 
 class DropNoise(logging.Filter):
-    """Lightning lines a user can do nothing about: its advert for a cloud logger, TPU/HPU status on
+    """Lightning lines a user can do nothing about: its advert for a cloud logger, GPU/TPU/HPU status on
     machines that have none, and its note that our own summary callback replaces its table."""
 
     NOISE = (
         "💡 Tip:",
+        "GPU available: False, used: False",
         "TPU available: False",
         "HPU available: False",
         "Trainer already configured with model summary callbacks",

@@ -228,6 +228,7 @@ def test_newcomer_log_has_every_line_once_and_no_noise_past_checkpoints_fid_and_
             "Tip:",
             "LeafSpec",
             "TPU available",
+            "GPU available: False",
             "anonymous setting",
             "100% of the batches",
             "optimized_metric",

@@ -29,6 +29,7 @@ from gan.loggers import log_metrics
 from gan.metrics.classifier import ClassifierFeatures, domain_classifier
 from gan.metrics.copying import CopyingTest
 from gan.metrics.features import NeedsData
+from gan.metrics.judges import Judge
 from gan.metrics.precision_recall import precision_recall
 from gan.metrics.selfsup import SelfSupFeatures, selfsup_encoder
 from gan.pixels import as_rgb_uint8
@@ -121,8 +122,9 @@ class FID(L.Callback):
 
     @property
     def domain_features(self) -> bool:
-        """A feature space trained on this dataset (cheap features): precision/recall and copying on."""
-        return isinstance(self.feature, ClassifierFeatures | SelfSupFeatures)
+        """A feature space trained on this dataset, or a pretrained judge (gan/metrics/judges.py): features
+        small enough to keep, so precision/recall and copying are on."""
+        return isinstance(self.feature, ClassifierFeatures | SelfSupFeatures | Judge)
 
     def kid_subset(self, trainer) -> int:
         """KID's subset size: 1,000 images (torchmetrics' default) or as many as both sets have."""
