@@ -101,7 +101,7 @@ class Panel:
 
 def read_folder(folder: Path) -> torch.Tensor:
     files = sorted(folder.glob("*.png"))
-    return torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert("RGB"))) for f in files]).permute(
+    return torch.stack([torch.from_numpy(np.array(Image.open(f).convert("RGB"))) for f in files]).permute(
         0, 3, 1, 2
     )
 

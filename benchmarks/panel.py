@@ -22,8 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid, save_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,42 +109,57 @@ def sample(args) -> None:
 
 def grid_of(folder: Path, offset: int) -> torch.Tensor:
     files = sorted(folder.glob("*.png"))[offset : offset + 64]
-    images = [torch.from_numpy(__import__("numpy").asarray(Image.open(f).convert("RGB"))) for f in files]
+    images = [torch.from_numpy(np.array(Image.open(f).convert("RGB"))) for f in files]
     return make_grid(torch.stack(images).permute(0, 3, 1, 2).float() / 255, nrow=8, padding=1)
 
 
+def planned_pairs(names: set[str], dataset: str) -> list[tuple[str, str]]:
+    """The comparisons the recipe is decided on: small_data against the default at about equal compute,
+    and small_data with and without its EMA weights, at every length and seed that was sampled."""
+    out = []
+    for seed in (0, 1):
+        for short, long in zip(lengths("default"), lengths("small_data"), strict=True):
+            recipe = f"{dataset}-small_data-seed{seed}-it{long}"
+            out.append((f"{dataset}-default-seed{seed}-it{short}", recipe))
+            out.append((recipe, f"{dataset}-small_data_no_ema-seed{seed}-it{long}"))
+    return [(a, b) for a, b in out if a in names and b in names]
+
+
 def pairs(args) -> None:
-    """`--per-dataset` pairs of two generators of one dataset, each shown as an unlabeled 8x8 grid, left/right
-    at random; the key goes to out/pairs_key.json, which the person choosing must not read."""
+    """`--per-dataset` pairs of two generators of one dataset (the planned ones, then drawn at random), each
+    shown as an unlabeled 8x8 grid, left/right at random; the key goes to out/pairs_key.json, which the
+    person choosing must not read."""
     rng = random.Random(args.seed)
-    folders = sorted(p for p in (args.out / "samples").iterdir() if p.is_dir())
+    folders = sorted(p.name for p in (args.out / "samples").iterdir() if p.is_dir())
     pair_dir, key = args.out / "pairs", {}
     pair_dir.mkdir(parents=True, exist_ok=True)
-    count = 0
+    drawn = []
     for dataset in DATASETS:
-        mine = [f for f in folders if f.name.startswith(dataset + "-")]
-        chosen: set[tuple[str, str]] = set()
+        mine = [f for f in folders if f.startswith(dataset + "-")]
+        chosen = planned_pairs(set(mine), dataset)
         while len(chosen) < min(args.per_dataset, len(mine) * (len(mine) - 1) // 2):
             a, b = rng.sample(mine, 2)
-            if (b.name, a.name) not in chosen:
-                chosen.add((a.name, b.name))
-        for a, b in sorted(chosen):
-            count += 1
-            left, right = (a, b) if rng.random() < 0.5 else (b, a)
-            offset = rng.randrange(0, 2) * 64  # not always the same 64 latents
-            both = torch.cat([grid_of(args.out / "samples" / left.name, offset),
-                              torch.ones(3, 8 * 33 + 1, 12),
-                              grid_of(args.out / "samples" / right.name, offset)], dim=2)  # fmt: skip
-            path = pair_dir / f"pair_{count:03d}.png"
-            save_image(torch.nn.functional.interpolate(both[None], scale_factor=2, mode="nearest")[0], path)
-            labelled = Image.open(path)
-            draw = ImageDraw.Draw(labelled)
-            draw.text((4, 2), "A", fill=(255, 0, 0))
-            draw.text((labelled.width // 2 + 10, 2), "B", fill=(255, 0, 0))
-            labelled.save(path)
-            key[path.name] = {"A": left.name, "B": right.name}
+            if (a, b) not in chosen and (b, a) not in chosen:
+                chosen.append((a, b))
+        drawn += chosen
+    rng.shuffle(drawn)  # datasets and kinds of pair interleaved
+    for count, (a, b) in enumerate(drawn, 1):
+        left, right = (a, b) if rng.random() < 0.5 else (b, a)
+        offset = rng.randrange(0, 2) * 64  # not always the same 64 latents
+        both = torch.cat([grid_of(args.out / "samples" / left, offset), torch.ones(3, 8 * 33 + 1, 12),
+                          grid_of(args.out / "samples" / right, offset)], dim=2)  # fmt: skip
+        path = pair_dir / f"pair_{count:03d}.png"
+        save_image(torch.nn.functional.interpolate(both[None], scale_factor=2, mode="nearest")[0], path)
+        grids = Image.open(path)
+        labelled = Image.new("RGB", (grids.width, grids.height + 28), "white")
+        labelled.paste(grids, (0, 28))
+        draw, font = ImageDraw.Draw(labelled), ImageFont.load_default(size=22)
+        draw.text((grids.width // 4, 2), "A", fill="black", font=font)
+        draw.text((3 * grids.width // 4, 2), "B", fill="black", font=font)
+        labelled.save(path)
+        key[path.name] = {"A": left, "B": right}
     (args.out / "pairs_key.json").write_text(json.dumps(key, indent=1))
-    print(f"{count} pairs in {pair_dir}")
+    print(f"{len(drawn)} pairs in {pair_dir}")
 
 
 def main() -> None:

@@ -113,3 +113,22 @@ def test_the_judges_benchmark_runs_tiny(faces, tmp_path):
     noised = scores["generators"]["noised reals"]["fd"]
     for judge in ("mobilenet", "face"):  # noise sigma 0.2 is far from the real images in either
         assert min(noised[judge]) > 2 * max(scores["floor"][judge]), judge
+
+
+@pytest.mark.slow
+def test_the_panel_trains_samples_and_draws_blind_pairs_tiny(faces, tmp_path):
+    def panel(*args):
+        done = subprocess.run([sys.executable, "benchmarks/panel.py", *args, "--out", str(tmp_path)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    panel("train", "--tiny", "--datasets", "faces", "--seeds", "0", "--recipes", "default")
+    panel("sample", "--count", "70")
+    panel("pairs", "--per-dataset", "2")
+    kept = sorted(p.name for p in (tmp_path / "samples").iterdir())
+    assert kept == ["faces-default-seed0-it3", "faces-default-seed0-it6", "faces-default-seed0-it9"]
+    key = json.loads((tmp_path / "pairs_key.json").read_text())
+    assert sorted(key) == ["pair_001.png", "pair_002.png"]
+    for pair in key.values():
+        assert pair["A"] != pair["B"] and {pair["A"], pair["B"]} <= set(kept)
+    assert Image.open(tmp_path / "pairs" / "pair_001.png").size == (2 * (2 * 265 + 12), 2 * 265 + 28)
