@@ -43,8 +43,14 @@ def end_block(trainer, module, total_seconds: float, segments: int) -> list[str]
 
 
 def no_checkpoint(trainer) -> str | None:
-    """A run with checkpointing on that ends with no last.ckpt on disk (a full disk): the line to say last."""
+    """A run with checkpointing on whose end is not on disk (a full disk): the line to say last."""
     checkpoint = first(trainer.callbacks, Checkpoint)
-    if checkpoint is None or Path(checkpoint.last_path).is_file():
+    if checkpoint is None:
         return None
-    return f"No checkpoint was saved ({checkpoint.last_path} is missing: see the warnings above)."
+    path = Path(checkpoint.last_path)
+    failed = str(path) in getattr(trainer.strategy.checkpoint_io, "failed", ())
+    if not path.is_file():
+        return f"No checkpoint was saved ({path} is missing: see the warnings above)."
+    if failed:
+        return f"The end of this run was not saved: {path} could not be written and holds an older state."
+    return None

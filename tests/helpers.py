@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 import lightning as L
 
@@ -19,12 +20,25 @@ class KillAt(L.Callback):
 
 class SignalAt(L.Callback):
     """Send a signal to this process at the start of iteration `iteration` (as a user or scheduler would),
-    `times` times (2: a second Ctrl-C while the first is being handled)."""
+    `times` times, `gap` seconds apart (2: a second Ctrl-C while the first is being handled)."""
 
-    def __init__(self, iteration: int, sig: str = "SIGTERM", times: int = 1):
-        self.iteration, self.sig, self.times = iteration, getattr(signal, sig), times
+    def __init__(self, iteration: int, sig: str = "SIGTERM", times: int = 1, gap: float = 0.0):
+        self.iteration, self.sig, self.times, self.gap = iteration, getattr(signal, sig), times, gap
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
         if module.iteration == self.iteration:
-            for _ in range(self.times):
+            for i in range(self.times):
+                time.sleep(self.gap if i else 0)
                 os.kill(os.getpid(), self.sig)
+
+
+class GroupSignalAt(L.Callback):
+    """Send a signal to this process's whole group at the start of iteration `iteration`, as SLURM,
+    `timeout` or a terminal's Ctrl-C do (the loader workers and a wrapper such as `uv run` get it too)."""
+
+    def __init__(self, iteration: int, sig: str = "SIGTERM"):
+        self.iteration, self.sig = iteration, getattr(signal, sig)
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if module.iteration == self.iteration:
+            os.killpg(os.getpgrp(), self.sig)

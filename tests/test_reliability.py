@@ -117,8 +117,10 @@ def train_on(run_dir, *overrides):
 def test_full_disk_keeps_the_last_checkpoint_loadable_and_the_run_ends_cleanly(small_disk):
     run_dir = small_disk / "run"
     big = ["data.image_size=32"]  # a ~20 MB checkpoint: written part-way, then the disk is full
-    first = train_on(run_dir, *big)  # nothing there yet
-    assert first.returncode == 0, first.stderr[-2000:]
+    first = train_on(run_dir, *big)  # nothing there yet: said last, exit 1
+    assert first.returncode == 1, first.stderr[-2000:]
+    last_line, ckpt = first.stdout.strip().splitlines()[-1], run_dir / "checkpoints" / "last.ckpt"
+    assert last_line.endswith(f"No checkpoint was saved ({ckpt} is missing: see the warnings above).")
     said = [line for line in first.stdout.splitlines() if "could not write checkpoint" in line]
     assert len(said) == 1 and said[0].endswith("none is there yet"), first.stdout[-2000:]
     assert not (run_dir / "checkpoints" / "last.ckpt").exists()
@@ -126,14 +128,15 @@ def test_full_disk_keeps_the_last_checkpoint_loadable_and_the_run_ends_cleanly(s
     assert train_on(run_dir, *small).returncode == 0
     good = (run_dir / "checkpoints" / "last.ckpt").read_bytes()
     second = train_on(run_dir, *big)
-    assert second.returncode == 0 and "Traceback" not in second.stderr, second.stderr[-2000:]
+    assert second.returncode == 1 and "Traceback" not in second.stderr, second.stderr[-2000:]
+    assert "The end of this run was not saved: " in second.stdout.strip().splitlines()[-1]
     warnings = [line for line in (second.stdout + second.stderr).splitlines() if "WARNING" in line]
     assert len(warnings) == 1 and "the previous one there is untouched" in warnings[0], warnings
     assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() == good
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["config"]["data"]["image_size"] == 16
     assert os.listdir(run_dir / "checkpoints") == ["last.ckpt"]  # no temporary file left behind
-    assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished, no checkpoint saved"
 
 
 @pytest.mark.slow

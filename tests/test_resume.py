@@ -177,6 +177,7 @@ def test_a_second_ctrl_c_stops_at_once_in_one_line(tmp_path):
         "+callbacks.signal.iteration=5",
         "+callbacks.signal.sig=SIGINT",
         "+callbacks.signal.times=2",
+        "+callbacks.signal.gap=1.5",  # within a second it would be the same signal forwarded twice
         check=False,
     )
     assert stopped.returncode == 128 + signal.SIGINT and "Traceback" not in stopped.stderr, stopped.stderr
@@ -189,6 +190,22 @@ def test_a_second_ctrl_c_stops_at_once_in_one_line(tmp_path):
     assert len(said) == 2 and load(tmp_path)["gan"]["iteration"] == 3
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "stopped by a second SIGINT" and summary["iteration"] == 5
+
+
+@pytest.mark.parametrize(
+    "sig, wrapper", [("SIGTERM", []), ("SIGINT", ["uv", "run", "--frozen", "--no-sync", "python"])]
+)
+def test_a_signal_to_the_whole_group_saves_with_loader_workers(sig, wrapper, tmp_path):
+    """SLURM and `timeout` signal the process group: the loader workers and `uv run` get the signal too."""
+    stopped = subprocess.run(
+        [*(wrapper or [sys.executable]), "train.py", *RUN, f"hydra.run.dir={tmp_path}", "data.num_workers=2",
+         "callbacks.model_checkpoint.every_n_iterations=500", f"+callbacks.signal.sig={sig}",
+         "+callbacks.signal._target_=tests.helpers.GroupSignalAt", "+callbacks.signal.iteration=5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, start_new_session=True,
+    )  # fmt: skip
+    assert stopped.returncode == 128 + getattr(signal, sig), stopped.stderr[-3000:]
+    assert "Traceback" not in stopped.stderr and "Second" not in stopped.stdout, stopped.stderr[-3000:]
+    assert load(tmp_path)["gan"]["iteration"] == 6
 
 
 def test_bad_ckpt_path_fails_naming_it(tmp_path):

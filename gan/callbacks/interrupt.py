@@ -2,7 +2,9 @@
 
 The checkpoint is taken at a batch boundary, so resuming from it continues exactly where the run stopped;
 `train.py` then exits with 128 + the signal number, as a killed process would. A second signal before that
-stops at once, without saving, in one line (exit 128 + its number); `summary.json` records either ending.
+(more than a second later: a wrapper such as `uv run` forwards the group's signal, so it arrives twice at
+once) stops at once, without saving, in one line (exit 128 + its number); `summary.json` records either
+ending.
 A subclass of Lightning's Checkpoint, so it runs after every other callback of the iteration: what they
 log at that iteration is in the checkpoint's logs.
 """
@@ -10,11 +12,13 @@ log at that iteration is in the checkpoint's logs.
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 
 from lightning.pytorch.callbacks import Checkpoint
 
 log = logging.getLogger(__name__)
+ECHO_SECONDS = 1.0  # a second copy of the signal this soon is the same signal, not a second Ctrl-C
 
 
 class StoppedBySignal(Exception):
@@ -28,6 +32,7 @@ class SaveOnSignal(Checkpoint):
         self.path = Path(dirpath) / "last.ckpt"
         self.signals = [getattr(signal, name) for name in signals]
         self.received: int | None = None
+        self.received_at = 0.0
         self.saved_at: int | None = None
         self.summary = None  # gan.summary.Summary, set by gan.run: the second signal writes it
         self._previous: dict = {}
@@ -39,9 +44,11 @@ class SaveOnSignal(Checkpoint):
 
     def _handle(self, signum, frame) -> None:
         name = signal.Signals(signum).name
+        if self.received == signum and time.monotonic() - self.received_at < ECHO_SECONDS:
+            return  # the same signal twice at once: sent to the group and forwarded by a wrapper (`uv run`)
         if self.received is not None:
             self.stop_now(signum, name)
-        self.received = signum
+        self.received, self.received_at = signum, time.monotonic()
         again = "Ctrl-C" if signum == signal.SIGINT else name
         log.warning(
             "Received %s: saving %s when this iteration ends, then stopping (%s again stops at once, "

@@ -62,6 +62,10 @@ class SafeCheckpointIO(TorchCheckpointIO):
     rank that writes, so DDP's barrier after it still meets. Remote paths (s3://...) keep Lightning's
     writer."""
 
+    def __init__(self):
+        super().__init__()
+        self.failed: set[str] = set()  # paths whose latest write failed (gan.ending says so at the end)
+
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         if "://" in str(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
@@ -69,6 +73,8 @@ class SafeCheckpointIO(TorchCheckpointIO):
         torch.save(checkpoint, buffer)
         try:
             atomic_write(path, lambda file: file.write(buffer.getbuffer()))
+            self.failed.discard(str(path))
         except OSError as err:
+            self.failed.add(str(path))
             kept = "the previous one there is untouched" if os.path.isfile(path) else "none is there yet"
             log.warning("could not write checkpoint %s (%s); %s", path, err.strerror or err, kept)

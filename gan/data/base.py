@@ -1,6 +1,7 @@
 """The shared datamodule: batching, workers, pinned memory, seeded shuffling, class subsets."""
 
 import os
+import signal
 
 import lightning as L
 import torch
@@ -127,7 +128,19 @@ class GANDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=deaf_worker if self.num_workers > 0 else None,
         )
+
+
+def deaf_worker(worker_id: int) -> None:
+    """A loader worker ignores SIGINT and SIGTERM: sent to the whole process group (SLURM, `timeout`, Ctrl-C),
+    they are the main process's to handle (save, then stop); a worker that died of them first would end the
+    run with a traceback and no checkpoint. Then Lightning's own per-worker seeding, which this replaces."""
+    from lightning.fabric.utilities.seed import pl_worker_init_function
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    pl_worker_init_function(worker_id)
 
 
 class ZeroOne(Dataset):
