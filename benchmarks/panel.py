@@ -114,15 +114,19 @@ def grid_of(folder: Path, offset: int) -> torch.Tensor:
 
 
 def planned_pairs(names: set[str], dataset: str) -> list[tuple[str, str]]:
-    """The comparisons the recipe is decided on: small_data against the default at about equal compute,
-    and small_data with and without its EMA weights, at every length and seed that was sampled."""
+    """The comparisons the recipe is decided on: small_data against the default at about equal compute
+    (1.5x the iterations), and small_data with and without its EMA weights, wherever both were sampled."""
     out = []
-    for seed in (0, 1):
-        for short, long in zip(lengths("default"), lengths("small_data"), strict=True):
-            recipe = f"{dataset}-small_data-seed{seed}-it{long}"
-            out.append((f"{dataset}-default-seed{seed}-it{short}", recipe))
-            out.append((recipe, f"{dataset}-small_data_no_ema-seed{seed}-it{long}"))
-    return [(a, b) for a, b in out if a in names and b in names]
+    for name in sorted(names):
+        recipe, seed, iteration = name.split("-")[1:]
+        if recipe == "small_data":
+            target = int(iteration.removeprefix("it")) / 1.5
+            defaults = [n for n in names if n.startswith(f"{dataset}-default-{seed}-it")]
+            match = [n for n in defaults if abs(int(n.rsplit("-it", 1)[1]) / target - 1) < 0.02]
+            out += [(match[0], name)] if match else []
+            no_ema = f"{dataset}-small_data_no_ema-{seed}-{iteration}"
+            out += [(name, no_ema)] if no_ema in names else []
+    return out
 
 
 def pairs(args) -> None:
@@ -172,9 +176,10 @@ def main() -> None:
     parser.add_argument("--per-dataset", type=int, default=25, help="blind pairs per dataset")
     parser.add_argument("--seed", type=int, default=0, help="the pairs' draw")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--scale", type=float, default=1.0, help="every length times this")
     parser.add_argument("--tiny", action="store_true", help="lengths of a few iterations: for CI")
     args = parser.parse_args()
-    args.scale = 0.003 if args.tiny else 1.0
+    args.scale = 0.003 if args.tiny else args.scale
     {"train": train, "sample": sample, "pairs": pairs}[args.command](args)
 
 
