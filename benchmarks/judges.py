@@ -230,7 +230,8 @@ def ladder(args) -> None:
 
 def agree(args) -> None:
     """Each judge's share of blind pairs where the set it scores lower is the set the person chose.
-    --choices: {"pair_001.png": "A" | "B" | "same", ...}; the key is benchmarks/panel.py's pairs_key.json."""
+    --choices: {"faces/pair_001.png": "A" | "B" | "same", ...}; the key is benchmarks/panel.py's
+    pairs_key.json."""
     key = json.loads(Path(args.key).read_text())
     choices = json.loads(Path(args.choices).read_text())
     scores = {}

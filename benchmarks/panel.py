@@ -3,8 +3,8 @@
 
     uv run python benchmarks/panel.py train --datasets faces,shoes --seeds 0,1   # ~1 h on 2 cores
     uv run python benchmarks/panel.py sample                 # 3 x N samples per generator, PNG folders
-    uv run python benchmarks/panel.py pairs --per-dataset 25 # unlabeled 8x8 grid pairs + a hidden key
-    uv run python benchmarks/panel.py agree --choices choices.json   # each judge against the blind choices
+    uv run python benchmarks/panel.py pairs --datasets faces  # 25 unlabeled 8x8 grid pairs + a hidden key
+    uv run python benchmarks/judges.py agree --choices choices.json  # each judge against the blind choices
     uv run python benchmarks/panel.py train --tiny           # a check that it runs (CI)
 
 Recipes: `default` (the DCGAN), `small_data` (experiment=small_data), `sd_no_diffaugment` (small_data without
@@ -75,9 +75,11 @@ def train(args) -> None:
                       flush=True)  # fmt: skip
 
 
-def generators(out: Path):
-    """(name, checkpoint path, use_ema) of every kept length of every run under out/runs."""
-    for ckpt_path in sorted((out / "runs").glob("*/checkpoints/iteration_*.ckpt")):
+def generators(out: Path, datasets: list[str]):
+    """(name, checkpoint, use_ema) of every kept length of every run of `datasets` under out/runs."""
+    for ckpt_path in sorted(
+        p for d in datasets for p in (out / "runs").glob(f"{d}-*/checkpoints/iteration_*.ckpt")
+    ):
         run = ckpt_path.parents[1].name
         iteration = ckpt_path.stem.split("_")[1]
         ckpt = load_checkpoint(str(ckpt_path))
@@ -90,7 +92,7 @@ def generators(out: Path):
 
 def sample(args) -> None:
     """Every generator's samples as PNGs in out/samples/<name>/ (fixed latents, the same for all)."""
-    for name, ckpt, use_ema in generators(args.out):
+    for name, ckpt, use_ema in generators(args.out, args.datasets.split(",")):
         folder = args.out / "samples" / name
         if folder.is_dir() and len(list(folder.glob("*.png"))) >= args.count:
             continue
@@ -131,39 +133,39 @@ def planned_pairs(names: set[str], dataset: str) -> list[tuple[str, str]]:
 
 def pairs(args) -> None:
     """`--per-dataset` pairs of two generators of one dataset (the planned ones, then drawn at random), each
-    shown as an unlabeled 8x8 grid, left/right at random; the key goes to out/pairs_key.json, which the
-    person choosing must not read."""
+    shown as an unlabeled 8x8 grid, left/right at random, in out/pairs/<dataset>/; the key goes to
+    out/pairs_key.json, which the person choosing must not read."""
     rng = random.Random(args.seed)
     folders = sorted(p.name for p in (args.out / "samples").iterdir() if p.is_dir())
-    pair_dir, key = args.out / "pairs", {}
-    pair_dir.mkdir(parents=True, exist_ok=True)
-    drawn = []
-    for dataset in DATASETS:
+    key_path = args.out / "pairs_key.json"
+    key = json.loads(key_path.read_text()) if key_path.is_file() else {}
+    for dataset in args.datasets.split(","):
         mine = [f for f in folders if f.startswith(dataset + "-")]
         chosen = planned_pairs(set(mine), dataset)
         while len(chosen) < min(args.per_dataset, len(mine) * (len(mine) - 1) // 2):
             a, b = rng.sample(mine, 2)
             if (a, b) not in chosen and (b, a) not in chosen:
                 chosen.append((a, b))
-        drawn += chosen
-    rng.shuffle(drawn)  # datasets and kinds of pair interleaved
-    for count, (a, b) in enumerate(drawn, 1):
-        left, right = (a, b) if rng.random() < 0.5 else (b, a)
-        offset = rng.randrange(0, 2) * 64  # not always the same 64 latents
-        both = torch.cat([grid_of(args.out / "samples" / left, offset), torch.ones(3, 8 * 33 + 1, 12),
-                          grid_of(args.out / "samples" / right, offset)], dim=2)  # fmt: skip
-        path = pair_dir / f"pair_{count:03d}.png"
-        save_image(torch.nn.functional.interpolate(both[None], scale_factor=2, mode="nearest")[0], path)
-        grids = Image.open(path)
-        labelled = Image.new("RGB", (grids.width, grids.height + 28), "white")
-        labelled.paste(grids, (0, 28))
-        draw, font = ImageDraw.Draw(labelled), ImageFont.load_default(size=22)
-        draw.text((grids.width // 4, 2), "A", fill="black", font=font)
-        draw.text((3 * grids.width // 4, 2), "B", fill="black", font=font)
-        labelled.save(path)
-        key[path.name] = {"A": left, "B": right}
-    (args.out / "pairs_key.json").write_text(json.dumps(key, indent=1))
-    print(f"{len(drawn)} pairs in {pair_dir}")
+        rng.shuffle(chosen)
+        pair_dir = args.out / "pairs" / dataset
+        pair_dir.mkdir(parents=True, exist_ok=True)
+        for count, (a, b) in enumerate(chosen, 1):
+            left, right = (a, b) if rng.random() < 0.5 else (b, a)
+            offset = rng.randrange(0, 2) * 64  # not always the same 64 latents
+            both = torch.cat([grid_of(args.out / "samples" / left, offset), torch.ones(3, 8 * 33 + 1, 12),
+                              grid_of(args.out / "samples" / right, offset)], dim=2)  # fmt: skip
+            path = pair_dir / f"pair_{count:03d}.png"
+            save_image(torch.nn.functional.interpolate(both[None], scale_factor=2, mode="nearest")[0], path)
+            grids = Image.open(path)
+            labelled = Image.new("RGB", (grids.width, grids.height + 28), "white")
+            labelled.paste(grids, (0, 28))
+            draw, font = ImageDraw.Draw(labelled), ImageFont.load_default(size=22)
+            draw.text((grids.width // 4, 2), "A", fill="black", font=font)
+            draw.text((3 * grids.width // 4, 2), "B", fill="black", font=font)
+            labelled.save(path)
+            key[f"{dataset}/{path.name}"] = {"A": left, "B": right}
+        print(f"{len(chosen)} pairs in {pair_dir}")
+    key_path.write_text(json.dumps(key, indent=1))
 
 
 def main() -> None:

@@ -124,11 +124,14 @@ def test_the_panel_trains_samples_and_draws_blind_pairs_tiny(faces, tmp_path):
 
     panel("train", "--tiny", "--datasets", "faces", "--seeds", "0", "--recipes", "default")
     panel("sample", "--count", "70")
-    panel("pairs", "--per-dataset", "2")
+    panel("pairs", "--per-dataset", "2", "--datasets", "faces")
     kept = sorted(p.name for p in (tmp_path / "samples").iterdir())
     assert kept == ["faces-default-seed0-it3", "faces-default-seed0-it6", "faces-default-seed0-it9"]
     key = json.loads((tmp_path / "pairs_key.json").read_text())
-    assert sorted(key) == ["pair_001.png", "pair_002.png"]
+    assert sorted(key) == ["faces/pair_001.png", "faces/pair_002.png"]
     for pair in key.values():
         assert pair["A"] != pair["B"] and {pair["A"], pair["B"]} <= set(kept)
-    assert Image.open(tmp_path / "pairs" / "pair_001.png").size == (2 * (2 * 265 + 12), 2 * 265 + 28)
+    assert Image.open(tmp_path / "pairs" / "faces" / "pair_001.png").size == (
+        2 * (2 * 265 + 12),
+        2 * 265 + 28,
+    )
