@@ -4,7 +4,7 @@ defects GANs make; the judges' Spearman; their agreement with blind visual choic
 
     uv run python benchmarks/judges.py score --data faces logs/benchmarks/panel/samples/faces-*
     uv run python benchmarks/judges.py ladder --data shoes
-    uv run python benchmarks/judges.py agree --choices choices.json     # after benchmarks/panel.py pairs
+    uv run python benchmarks/judges.py agree --choices one.json two.json  # after benchmarks/panel.py pairs
     uv run python benchmarks/judges.py score --tiny                     # a check that it runs (CI)
 
 Judges: `selfsup` (the encoder the project trains on the folder, gan/metrics/selfsup.py), `mobilenet` and
@@ -229,34 +229,34 @@ def ladder(args) -> None:
 
 
 def agree(args) -> None:
-    """Each judge's share of blind pairs where the set it scores lower is the set the person chose.
-    --choices: {"faces/pair_001.png": "A" | "B" | "same", ...}; the key is benchmarks/panel.py's
-    pairs_key.json."""
+    """Each judge's share of blind choices where the set it scores lower is the set the person chose, and
+    how often the persons agree with each other. --choices: one JSON file per person, {"faces/pair_001.png":
+    "A" | "B" | "same", ...}; the key is benchmarks/panel.py's pairs_key.json."""
     key = json.loads(Path(args.key).read_text())
-    choices = json.loads(Path(args.choices).read_text())
+    people = [json.loads(Path(path).read_text()) for path in args.choices]
     scores = {}
     for path in Path(args.out).glob("scores-*.json"):
         scores.update(json.loads(path.read_text())["generators"])
-    tally: dict[str, list[int]] = {}
-    decided = 0
-    for pair, choice in choices.items():
-        if choice not in ("A", "B"):
-            continue
-        decided += 1
-        chosen, other = key[pair][choice], key[pair]["B" if choice == "A" else "A"]
-        for name in scores[chosen]["fd"]:
-            agrees = statistics.mean(scores[chosen]["fd"][name]) < statistics.mean(scores[other]["fd"][name])
-            tally.setdefault(name, []).append(int(agrees))
-        if scores[chosen].get("face_probability") is not None:
-            tally.setdefault("face probability", []).append(
-                int(scores[chosen]["face_probability"] > scores[other]["face_probability"])
-            )
-    print(
-        f"{len(choices)} pairs, {decided} decided (the rest 'same')\n| judge | agrees with the blind choice |"
-    )
-    print("|---|---|")
-    for name, hits in tally.items():
-        print(f"| {name} | {sum(hits)}/{len(hits)} ({sum(hits) / len(hits):.0%}) |")
+    print("| judge | dataset | agrees with the blind choices |\n|---|---|---|")
+    for dataset in sorted({pair.split("/")[0] for choices in people for pair in choices}):
+        tally: dict[str, list[int]] = {}
+        for choices in people:
+            for pair, choice in choices.items():
+                if not pair.startswith(dataset + "/") or choice not in ("A", "B"):
+                    continue
+                chosen, other = (scores[key[pair][side]] for side in (choice, "B" if choice == "A" else "A"))
+                for name in chosen["fd"]:
+                    lower = statistics.mean(chosen["fd"][name]) < statistics.mean(other["fd"][name])
+                    tally.setdefault(name, []).append(int(lower))
+                if chosen.get("face_probability") is not None:
+                    higher = chosen["face_probability"] > other["face_probability"]
+                    tally.setdefault("face probability", []).append(int(higher))
+        for name, hits in tally.items():
+            print(f"| {name} | {dataset} | {sum(hits)}/{len(hits)} ({sum(hits) / len(hits):.0%}) |")
+    if len(people) == 2:
+        both = [p for p in people[0] if {people[0][p], people[1].get(p)} <= {"A", "B"}]
+        same = sum(people[0][p] == people[1][p] for p in both)
+        print(f"\nThe two persons agree on {same}/{len(both)} pairs both decided.")
 
 
 def main() -> None:
@@ -268,9 +268,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000, help="selfsup encoder steps (the run default)")
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--key", default=str(ROOT / "logs" / "benchmarks" / "panel" / "pairs_key.json"))
-    parser.add_argument("--choices", help="agree: the blind choices, JSON")
+    parser.add_argument("--choices", nargs="+", default=[], help="agree: the blind choices, JSON, per person")
     parser.add_argument("--tiny", action="store_true", help="96 real images, a 20-step encoder: for CI")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     if args.tiny:
         args.steps = 20
     torch.set_num_threads(os.cpu_count() or 1)
