@@ -135,3 +135,35 @@ def test_the_panel_trains_samples_and_draws_blind_pairs_tiny(faces, tmp_path):
         2 * (2 * 265 + 12),
         2 * 265 + 28,
     )
+
+
+def test_agreement_counts_the_lower_fd_as_the_judges_choice(tmp_path, capsys):
+    from argparse import Namespace
+
+    from benchmarks.judges import agree
+
+    fd = {
+        "good": {"x": [1.0, 1.2, 1.1], "y": [5.0, 5.0, 5.0]},
+        "bad": {"x": [2.0, 2.0, 2.1], "y": [4.0, 4.0, 4.0]},
+    }
+    scores = {"generators": {name: {"fd": v, "face_probability": None} for name, v in fd.items()}}
+    (tmp_path / "scores-faces.json").write_text(json.dumps(scores))
+    key = {
+        f"faces/pair_00{i}.png": {"A": a, "B": b}
+        for i, (a, b) in enumerate([("good", "bad"), ("bad", "good")], 1)
+    }
+    (tmp_path / "key.json").write_text(json.dumps(key))
+    people = [
+        {"faces/pair_001.png": "A", "faces/pair_002.png": "B"},
+        {"faces/pair_001.png": "A", "faces/pair_002.png": "same"},
+    ]
+    for i, choices in enumerate(people):
+        (tmp_path / f"c{i}.json").write_text(json.dumps(choices))
+    agree(
+        Namespace(
+            key=tmp_path / "key.json", out=tmp_path, choices=[tmp_path / "c0.json", tmp_path / "c1.json"]
+        )
+    )
+    out = capsys.readouterr().out
+    assert "| x | faces | 3/3 (100%) |" in out and "| y | faces | 0/3 (0%) |" in out
+    assert "The two persons agree on 1/1 pairs both decided." in out
