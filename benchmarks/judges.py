@@ -126,17 +126,19 @@ def score(args) -> None:
     sets = {Path(f).name: lambda f=f: read_folder(Path(f)) for f in args.folders}
     if args.tiny:  # noised reals stand in for a sample folder
         sets = {"noised reals": lambda: add_noise(torch.cat([*panel.splits[0], panel.splits[1][0]]), 0.2)}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     for name, read in sets.items():
         images = read()
         fds = panel.fds(images)
         prob = panel.face_probability(images[: panel.count])
         results[name] = {"fd": fds, "face_probability": prob}
         print(f"| {name} | {' | '.join(spread(fds[n]) for n in names)} | {fmt(prob)} |", flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    record = {"data": args.data, "count": panel.count, "floor": floor, "real_face_probability": real_prob,
-              "generators": results}  # fmt: skip
-    (out / f"scores-{args.data}.json").write_text(json.dumps(record, indent=1))
+        record = {"data": args.data, "count": panel.count, "floor": floor, "real_face_probability": real_prob,
+                  "generators": results}  # fmt: skip
+        (out / f"scores-{args.data}.json").write_text(
+            json.dumps(record, indent=1)
+        )  # after each: a stop keeps them
     spearman_table(results, names)
 
 
