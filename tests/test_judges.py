@@ -167,3 +167,24 @@ def test_agreement_counts_the_lower_fd_as_the_judges_choice(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| x | faces | 3/3 (100%) |" in out and "| y | faces | 0/3 (0%) |" in out
     assert "The two persons agree on 1/1 pairs both decided." in out
+
+
+def test_folder_feature_picks_an_image_folders_offline_space(faces, tmp_path, caplog):
+    from gan.build import build_datamodule
+    from gan.callbacks.fid import FID
+    from gan.errors import ConfigError
+    from gan.metrics.judges import MobileNetJudge
+    from tests.conftest import make_cfg
+
+    folder = build_datamodule(
+        make_cfg("data=celeba", f"data.root={faces}", "data.image_size=32", output_dir=tmp_path)
+    )
+    callback = FID(None, cache_dir=str(tmp_path / "fid"), folder_feature="mobilenet")  # no Inception weights
+    with caplog.at_level("INFO"):
+        callback.use_domain_classifier(folder)
+    assert isinstance(callback.feature, MobileNetJudge) and callback.domain_features
+    assert "use the features of ImageNet's MobileNetV2" in caplog.text
+    with pytest.raises(
+        ConfigError, match="callbacks.fid.folder_feature='inceptoin': allowed values are selfsup"
+    ):
+        FID(None, folder_feature="inceptoin")
