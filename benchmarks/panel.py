@@ -110,7 +110,9 @@ def sample(args) -> None:
 
 
 def grid_of(folder: Path, offset: int) -> torch.Tensor:
-    files = sorted(folder.glob("*.png"))[offset : offset + 64]
+    files = sorted(folder.glob("*.png"))
+    offset = max(0, min(offset, len(files) - 64))  # a folder of fewer than 128 samples: its first 64
+    files = files[offset : offset + 64]
     images = [torch.from_numpy(np.array(Image.open(f).convert("RGB"))) for f in files]
     return make_grid(torch.stack(images).permute(0, 3, 1, 2).float() / 255, nrow=8, padding=1)
 
