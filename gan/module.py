@@ -27,7 +27,7 @@ from gan.guard import DivergenceError, DivergenceGuard
 from gan.loggers import log_metrics
 from gan.losses import GANLoss
 from gan.priors import sample_latent
-from gan.resume import apply_optimizer_settings
+from gan.resume import apply_optimizer_settings, between_epochs, save_as_next_epoch
 from gan.step import FeatureTaps, Seen, d_objective, g_objective
 from gan.tricks import Trick
 
@@ -337,6 +337,8 @@ class GANModule(L.LightningModule):
         }
         checkpoint["rng"] = rng_state()
         checkpoint["config"] = self.config
+        if self._trainer is not None and between_epochs(self.trainer.fit_loop) and "loops" in checkpoint:
+            save_as_next_epoch(checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         counters = checkpoint.get("gan", {})

@@ -147,3 +147,18 @@ def apply_optimizer_settings(optimizers, schedulers, optim_cfg: dict, iteration:
         applied = ", ".join(changes)
         log.info("Resumed with changed settings, applied from iteration %d: %s", iteration, applied)
     return changes
+
+
+def between_epochs(fit_loop) -> bool:
+    """An epoch's last batch ran and the epoch was counted: the state at the end of a run that stopped on an
+    epoch boundary. Lightning reads it back as "the epoch ends now" and spends the first epoch of an extended
+    run (`trainer.max_epochs` raised) on that end, training nothing: it is saved as the next epoch's start."""
+    epochs = fit_loop.epoch_progress.current
+    last_batch = fit_loop.epoch_loop.batch_progress.is_last_batch
+    return last_batch and epochs.ready == epochs.processed == epochs.completed
+
+
+def save_as_next_epoch(checkpoint: dict) -> None:
+    batches = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]
+    batches["current"] = dict.fromkeys(batches["current"], 0)
+    batches["is_last_batch"] = False

@@ -86,3 +86,34 @@ def test_a_log_that_is_not_a_terminal_gets_progress_lines(tmp_path, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("iteration ")]
     assert [line.split(",")[0] for line in lines] == ["iteration 1/3", "iteration 2/3", "iteration 3/3"]
     assert all(" it/s, " in line and " left, d_loss " in line and ", g_loss " in line for line in lines)
+
+
+def test_the_terminal_bar_counts_the_whole_runs_iterations_across_epochs(tmp_path):
+    """Lightning's bar restarts at every epoch and titles a time-limited run "Epoch 3/-2"."""
+    import io
+
+    from rich.console import Console
+
+    from gan.callbacks.bar import IterationBar
+
+    cfg = smoke(
+        "trainer.limit_train_batches=2", "trainer.max_epochs=-1", "max_iterations=5", output_dir=tmp_path
+    )
+    bars = []
+
+    class Spy(IterationBar):
+        def on_train_end(self, trainer, module):
+            bars.append(dict(self.progress.tasks[0].__dict__, rendered=self.rendered()))
+
+        def rendered(self):
+            console = Console(file=io.StringIO(), width=200, force_terminal=False)
+            console.print(self.progress)
+            return console.file.getvalue()
+
+    cfg.callbacks.progress_bar = OmegaConf.create({"_target_": f"{__name__}.Spy", "terminal": True})
+    globals()["Spy"] = Spy
+    train(cfg)
+    (task,) = bars
+    assert (task["description"], task["completed"], task["total"]) == ("Iteration", 5, 5)
+    assert "Iteration" in task["rendered"] and "5/5" in task["rendered"] and "Epoch" not in task["rendered"]
+    assert not IterationBar().is_enabled  # pytest's captured stdout is not a terminal

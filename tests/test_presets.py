@@ -43,6 +43,10 @@ CHANGED = {
         lambda epochs: None if epochs == DEFAULT_EPOCHS else epochs,
         "null: DEFAULT_EPOCHS unless the run names its length (gan.build.epoch_limit)",
     ),
+    "callbacks.progress_bar._target_": (
+        lambda target: "gan.callbacks.bar.IterationBar" if target.endswith("RichProgressBar") else target,
+        "issue 40: Lightning's rich bar counting the whole run's iterations, off outside a terminal",
+    ),
 }
 #: data values no yaml types: removed, or null in the base ("the dataset's own"); the built datamodule must
 #: still have the old value

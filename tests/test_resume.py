@@ -139,6 +139,32 @@ def test_sigkill_and_resume_is_bit_identical(kill_at, uninterrupted, tmp_path):
     assert [int(r["step"]) for r in rows if r["train/d_loss"]] == list(range(1, 13))
 
 
+@pytest.mark.parametrize(
+    "first, longer",
+    [("trainer.max_epochs=2", "trainer.max_epochs=3"), ("max_iterations=8", "max_iterations=12")],
+    ids=["epochs", "iterations"],
+)
+def test_extending_a_finished_run_trains_exactly_the_extra_length(first, longer, uninterrupted, tmp_path):
+    """Lightning read a run that ended on an epoch boundary as "the epoch ends now": the extra epoch was spent
+    on that end, training nothing. Saved only at the end of the run (as by default), not mid-epoch."""
+    run(tmp_path, first, "callbacks.model_checkpoint.every_n_iterations=500")
+    assert load(tmp_path)["gan"]["iteration"] == 8
+    run(tmp_path, longer, "ckpt_path=auto")
+    assert_same_state(uninterrupted, load(tmp_path))
+    assert_same_logs(tmp_path, uninterrupted["run_dir"])
+
+
+def test_extending_a_time_limited_run_trains_only_the_extra_time(tmp_path):
+    def trained_seconds():
+        return load(tmp_path)["callbacks"]["Timer"]["time_elapsed"]["train"]
+
+    run(tmp_path, "trainer.max_epochs=-1", "trainer.max_time=00:00:00:03")
+    first, iterations = trained_seconds(), load(tmp_path)["gan"]["iteration"]
+    run(tmp_path, "trainer.max_epochs=-1", "trainer.max_time=00:00:00:06", "ckpt_path=auto")
+    assert 3 <= first < 4.5 and 6 <= trained_seconds() < 7.5  # the limit counts the whole run's training
+    assert load(tmp_path)["gan"]["iteration"] > iterations
+
+
 def test_rerunning_a_finished_run_keeps_its_logs(uninterrupted, tmp_path):
     run(tmp_path)
     before = metrics_rows(tmp_path)

@@ -11,6 +11,7 @@ from gan.data.device import DeviceBatches
 from gan.data.sampler import ResumableRandomSampler
 from gan.errors import ConfigError
 from gan.pixels import to_unit
+from gan.resume import between_epochs
 
 #: `data.pixel_range`: the value range of the images training sees
 PIXEL_RANGES = ([-1.0, 1.0], [0.0, 1.0])
@@ -105,6 +106,8 @@ class GANDataModule(L.LightningDataModule):
         if self.trainer is None:
             return {}
         done = self.trainer.fit_loop.epoch_loop.batch_progress.current.ready
+        if between_epochs(self.trainer.fit_loop):
+            done = 0  # current_epoch is already the next one
         return {"epoch": self.trainer.current_epoch, "batches_done": done}
 
     def load_state_dict(self, state: dict) -> None:
