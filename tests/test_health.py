@@ -1,11 +1,12 @@
 """Health detectors on scripted loss and sample sequences, and config validation before work starts."""
 
 import csv
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from gan.callbacks.health import collapsed, d_wins, diversity, losses_frozen, slope
+from gan.callbacks.health import Health, collapsed, d_wins, diversity, losses_frozen, near_copies, slope
 from gan.errors import ConfigError
 from gan.run import train
 from gan.validate import validate
@@ -72,6 +73,23 @@ def test_diversity_falls_when_samples_collapse():
     history = [diversity(varied), diversity(varied), diversity(one)]
     assert history[-1] < 0.1 * history[0]
     assert collapsed(history) and not collapsed(history[:2])
+
+
+def test_samples_that_are_one_image_are_flagged_at_the_first_check(caplog):
+    """A run collapsed before its first check has no best diversity to fall from (issue 40: 64 identical
+    checkerboards logged precision 0.97 and no alarm)."""
+    checkerboard = (torch.arange(32)[:, None] + torch.arange(32)) % 2 * 2.0 - 1
+    collapsed_batch = checkerboard.expand(64, 3, 32, 32) + 0.005 * torch.randn(64, 3, 32, 32)
+    healthy = torch.rand(64, 3, 32, 32) * 0.2 - 0.1  # blurry early samples: alike, not copies
+    assert near_copies(collapsed_batch, 0.03) == 64 and near_copies(healthy, 0.03) == 0
+    for batch in (healthy, collapsed_batch):  # each a first check
+        health = Health()
+        health.trainer = SimpleNamespace(loggers=[], callbacks=[], callback_metrics={})
+        module = SimpleNamespace(sample_fixed=lambda batch=batch: batch, iteration=50)
+        with caplog.at_level("WARNING"):
+            health.check_diversity(health.trainer, module)
+    (alarm,) = [r.getMessage() for r in caplog.records]
+    assert "64 of the 64 fixed samples are near-identical" in alarm and "iteration 50" in alarm
 
 
 def test_health_callback_logs_diversity_in_a_run(tmp_path):

@@ -65,6 +65,7 @@ ADDED = {
         "gan.callbacks.progress.ProgressLines",
         "issue 40: progress lines in a log that is not a terminal",
     ),
+    "callbacks.health.copy_tolerance": (0.03, "issue 40: a run collapsed before its first check is flagged"),
     "data.held_out": (0.1, "issue 22: folders keep ~10% of their files out of training for val/copying"),
 }
 
