@@ -23,7 +23,7 @@ def main(cfg: DictConfig) -> float | None:
     from gan.errors import ConfigError
     from gan.guard import DivergenceError
     from gan.run import output_dir, sweeping, train
-    from gan.rundir import discard_if_empty
+    from gan.rundir import discard_if_empty, save_record
 
     try:
         return train(cfg)
@@ -34,7 +34,9 @@ def main(cfg: DictConfig) -> float | None:
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(2) from None
     except (ConfigError, DivergenceError) as err:
-        if not sweeping():  # a sweep job's directory stays: the report marks it failed
+        if sweeping():  # a sweep job's directory stays, with its record: the report marks it failed
+            save_record(output_dir(cfg), cfg)
+        else:
             discard_if_empty(output_dir(cfg))
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

@@ -16,7 +16,7 @@ from gan.errors import ConfigError
 from gan.guard import DivergenceError
 from gan.loggers import finish_wandb
 from gan.resume import check_resume
-from gan.rundir import hold
+from gan.rundir import hold, save_record
 from gan.summary import Summary
 from gan.transfer import transfer
 from gan.validate import validate
@@ -109,6 +109,7 @@ def fit(cfg: DictConfig) -> float | None:
 
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")  # an empty folder, a batch larger than the data: refused before any file
     module = build_module(cfg, datamodule)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir(cfg))
     if cfg.get("init_from") and not ckpt_path:  # a resume already holds the transferred weights
@@ -116,6 +117,7 @@ def fit(cfg: DictConfig) -> float | None:
     resumed_at = check_resume(ckpt_path, module.config, cfg.data.batch_size) if ckpt_path else 0
     trainer = build_trainer(cfg)
     check_metric(cfg, trainer, datamodule)
+    save_record(output_dir(cfg), cfg)
     for logger in trainer.loggers:  # each keeps what was logged up to the checkpoint, none after it
         if hasattr(logger, "resume_at"):
             logger.resume_at(resumed_at)

@@ -40,6 +40,23 @@ def holder(lock: Path) -> dict | None:
     return owner if pid != os.getpid() and alive(pid) else None
 
 
+def save_record(run_dir: str | Path, cfg) -> None:
+    """Hydra's record of the run (.hydra/config.yaml, hydra.yaml, overrides.yaml), as Hydra writes it, but
+    once the run is accepted (`hydra.output_subdir: null`): Hydra writes it before the task starts, so a run
+    refused in a live run's folder, or a resume refused at another batch size, rewrote that run's record."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    if not HydraConfig.initialized() or any(os.environ.get(v, "0") != "0" for v in RANK_VARIABLES):
+        return
+    hydra_cfg = HydraConfig.get()
+    out = Path(run_dir) / ".hydra"
+    out.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), out / "hydra.yaml")
+    OmegaConf.save(hydra_cfg.overrides.task, out / "overrides.yaml")
+
+
 def discard_if_empty(run_dir: str | Path) -> None:
     """A run that failed before writing anything leaves no directory behind (Hydra made it first)."""
     run_dir = Path(run_dir)

@@ -251,3 +251,25 @@ def test_a_file_that_is_not_a_checkpoint_is_named_so(tmp_path):
     (tmp_path / "generator.json").write_text("{}")
     with pytest.raises(ConfigError, match="not a readable checkpoint \\(not a PyTorch file, or cut short\\)"):
         Studio(str(tmp_path / "generator.json"))
+
+
+def train_py(*overrides: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "train.py", "debug=smoke", "data=synthetic", *overrides]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_a_refused_run_leaves_the_runs_record_untouched_and_one_refused_at_start_leaves_nothing(tmp_path):
+    """Hydra wrote .hydra/ before the run was checked: a refused resume said batch size 32 in a folder whose
+    checkpoint trained at 16; a run refused at start left a directory, a "failed" summary.json."""
+    run = tmp_path / "run"
+    assert train_py("data.batch_size=16", f"hydra.run.dir={run}").returncode == 0
+    record = {p.name: p.read_text() for p in [*(run / ".hydra").iterdir(), run / "summary.json"]}
+    assert "data.batch_size=16" in record["overrides.yaml"] and "batch_size: 16" in record["config.yaml"]
+    refused = train_py("data.batch_size=32", "ckpt_path=auto", f"hydra.run.dir={run}")
+    assert refused.returncode == 2 and "data.batch_size" in refused.stderr, refused.stderr[-2000:]
+    assert {p.name: p.read_text() for p in [*(run / ".hydra").iterdir(), run / "summary.json"]} == record
+    for too_big in ("data.batch_size=100000", "data.dataset_size=8"):
+        refused = train_py(too_big, f"hydra.run.dir={tmp_path}/new")
+        assert refused.returncode == 2 and "fewer than data.batch_size" in refused.stderr, refused.stderr
+        assert not (tmp_path / "new").exists()
