@@ -9,6 +9,7 @@ W&B runs offline unless WANDB_MODE or WANDB_API_KEY (from `.env`) says otherwise
 """
 
 import csv
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -19,6 +20,8 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities import rank_zero_only
 
 from gan.callbacks.io import non_essential
+
+log = logging.getLogger(__name__)
 
 
 def log_metrics(trainer, metrics: dict, iteration: int) -> dict[str, float]:
@@ -110,6 +113,8 @@ class IterationWandbLogger(WandbLogger):
         if fresh and rank_zero_only.rank == 0 and getattr(run, "define_metric", None):
             run.define_metric("iteration")
             run.define_metric("*", step_metric="iteration", step_sync=True)
+            offline = f"offline; upload with `wandb sync {Path(run.dir).parent}`"
+            log.info("W&B: %s", run.url if getattr(run.settings, "mode", "") == "online" else offline)
         return run
 
     @rank_zero_only
@@ -146,6 +151,8 @@ def wandb_logger(
     tags: list[str] | None = None,
     log_model: bool = False,
 ) -> WandbLogger:
+    import wandb
+
     logger = IterationWandbLogger(
         save_dir=save_dir,
         id=run_id(save_dir),
@@ -157,6 +164,9 @@ def wandb_logger(
         tags=tags,
         log_model=log_model,
         mode=wandb_mode(),
+        # its banner and its ~30-line history at the end pushed the run's own closing lines out of view:
+        # silent, with one line of ours saying where the run is
+        settings=wandb.Settings(silent=True),
     )
     # Lightning passes anonymous=None, which wandb 0.31 warns about on every run ("has no effect")
     logger._wandb_init.pop("anonymous", None)

@@ -69,3 +69,5 @@ def test_a_bf16_run_logs_its_networks_without_lightnings_size_warning(tmp_path):
     log = done.stdout + done.stderr
     assert "Networks: generator Generator" in log
     assert "not supported by the model summary" not in log
+    # each trick's networks under its name, not every trick together as "tricks ModuleDict"
+    assert ", ema EMA " in log and " (not trained); " in log and "ModuleDict" not in log

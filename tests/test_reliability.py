@@ -223,10 +223,9 @@ def test_newcomer_log_has_every_line_once_and_no_noise_past_checkpoints_fid_and_
         logs.append(done.stdout + done.stderr)
     for log in logs:
         lines = [line.split("] - ", 1)[-1].removeprefix("INFO: ") for line in log.splitlines()]
-        repeated = [
-            line for line, n in Counter(lines).items() if n > 1 and line.strip() and "wandb:" not in line
-        ]
+        repeated = [line for line, n in Counter(lines).items() if n > 1 and line.strip()]
         assert repeated == []
+        assert "wandb:" not in log and log.count("W&B: offline; upload with `wandb sync ") == 1, log
         for noise in (
             "Tip:",
             "LeafSpec",

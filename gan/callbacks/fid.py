@@ -18,6 +18,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.image.fid import FrechetInceptionDistance
@@ -29,7 +30,7 @@ from gan.errors import ConfigError
 from gan.loggers import log_metrics
 from gan.metrics.classifier import ClassifierFeatures, domain_classifier
 from gan.metrics.copying import CopyingTest
-from gan.metrics.features import NeedsData
+from gan.metrics.features import NeedsData, why_no_inception
 from gan.metrics.judges import JUDGES, Judge, judge
 from gan.metrics.precision_recall import precision_recall
 from gan.metrics.selfsup import SelfSupFeatures, selfsup_encoder
@@ -120,7 +121,7 @@ class FID(L.Callback):
     def setup(self, trainer, module, stage: str) -> None:
         self.use_domain_classifier(trainer.datamodule)
         if not self.enabled:
-            return  # the feature factory already said why, once
+            return  # use_domain_classifier said why
         if self.precision_recall is None:
             self.precision_recall = self.domain_features
         self.fid = FrechetInceptionDistance(feature=self.feature, reset_real_features=False).to(module.device)
@@ -153,10 +154,13 @@ class FID(L.Callback):
             kind = "classifier"
         elif self.feature is None and getattr(datamodule, "selfsup_fid", False):
             kind = self.folder_feature
+        missing = f"no Inception weights ({why_no_inception()}; FID_WEIGHTS, docs/metrics.md)"
         if kind is None:
+            if self.feature is None and rank_zero_only.rank == 0:
+                log.warning("No FID for this run: %s", missing)
             return
         if self.feature is None:
-            log.info("FID: no Inception weights, so %s", FALLBACK[kind])
+            log.info("FID: %s, so %s", missing, FALLBACK[kind])
         cache = self.cache_dir.parent if self.cache_dir else None
         if kind in JUDGES:
             self.feature = judge(kind)

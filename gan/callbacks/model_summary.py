@@ -1,32 +1,46 @@
-"""The networks at the start of training, in one line: each one's class and parameter count.
+"""The networks at the start of training, in one line: each one's class and parameter count, a trick's
+networks under the trick's name ("ema EMA 1.1 M, not trained").
 
 Lightning's summary table also has a FLOPs column and total, which read 0 for every GAN here (Lightning counts
-them on an example forward pass, which a GAN's two networks do not share), so it printed a false number.
+them on an example forward pass, which a GAN's two networks do not share), and lists every trick together as
+"tricks ModuleDict". A ModelSummary subclass, so that Lightning adds no table of its own.
 """
 
 import logging
-import warnings
 
 from lightning.pytorch.callbacks import ModelSummary
 from lightning.pytorch.utilities.model_summary import get_human_readable_count
+from torch import nn
 
 log = logging.getLogger(__name__)
 
 
-class NetworkSummary(ModelSummary):
-    def _summary(self, trainer, pl_module):
-        # mixed precision keeps fp32 weights, so Lightning's 32-bit fallback is the true size
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Precision .* is not supported by the model summary")
-            return super()._summary(trainer, pl_module)
+def describe(name: str, module: nn.Module) -> str | None:
+    params = list(module.parameters())
+    if not params:
+        return None
+    frozen = "" if any(p.requires_grad for p in params) else " (not trained)"
+    return (
+        f"{name} {type(module).__name__} {get_human_readable_count(sum(p.numel() for p in params))}{frozen}"
+    )
 
-    @staticmethod
-    def summarize(summary_data, total_parameters, trainable_parameters, model_size, *args, **kwargs) -> None:
-        columns = dict(summary_data)
-        nets = [
-            f"{name} {kind} {params}"
-            for name, kind, params in zip(columns["Name"], columns["Type"], columns["Params"], strict=True)
-            if params.strip() != "0"
-        ]
-        trainable = get_human_readable_count(trainable_parameters)
-        log.info("Networks: %s; %s trainable parameters (%.1f MB)", ", ".join(nets), trainable, model_size)
+
+class NetworkSummary(ModelSummary):
+    def on_fit_start(self, trainer, module) -> None:
+        if not self._max_depth or not trainer.is_global_zero:
+            return
+        parts = []
+        for name, child in module.named_children():
+            parts += [
+                describe(n, m)
+                for n, m in (child.items() if isinstance(child, nn.ModuleDict) else [(name, child)])
+            ]
+        params = list(module.parameters())
+        trainable = get_human_readable_count(sum(p.numel() for p in params if p.requires_grad))
+        megabytes = sum(p.numel() * p.element_size() for p in params) / 1e6
+        log.info(
+            "Networks: %s; %s trainable parameters (%.1f MB)",
+            ", ".join(filter(None, parts)),
+            trainable,
+            megabytes,
+        )

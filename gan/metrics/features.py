@@ -1,5 +1,6 @@
 """Feature networks for image metrics. Each factory returns an nn.Module taking uint8 [N, 3, H, W] images,
-or None when it cannot be built here (the FID callback then switches itself off and says why).
+or None when it cannot be built here (the FID callback then uses a fallback or switches itself off, and
+says why in one line).
 
 `inception` is the standard FID Inception-v3 (torch-fidelity's port of the TF graph, via torchmetrics).
 Its weights come from FID_WEIGHTS (a local weights-inception-2015-12-05-6726825d.pth) or are downloaded.
@@ -10,7 +11,6 @@ when the Inception weights are missing. `selfsup` is an encoder trained without 
 images (gan/metrics/selfsup.py), built the same way: the fallback for image folders.
 """
 
-import logging
 import os
 from pathlib import Path
 
@@ -21,21 +21,14 @@ from gan.errors import ConfigError
 from gan.metrics.judges import JUDGES, judge
 from gan.pixels import from_uint8
 
-log = logging.getLogger(__name__)
 FID_WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 
 
-_said: set[str] = set()
+_missing: dict[str, str] = {}  # why this process has no Inception weights: the FID callback says it, once
 
 
-def say_once(message: str, *args) -> None:
-    """A warning once per process and only on rank 0: DDP ranks and the jobs of a sweep share it."""
-    from lightning.pytorch.utilities import rank_zero_only
-
-    text = message % args
-    if text not in _said and rank_zero_only.rank == 0:
-        _said.add(text)
-        log.warning(text)
+def why_no_inception() -> str | None:
+    return _missing.get("why")
 
 
 def fetched_weights() -> str:
@@ -51,11 +44,10 @@ def fetched_weights() -> str:
 def inception(weights_path: str | None = None, features: str = "2048") -> nn.Module | None:
     from torchmetrics.image.fid import NoTrainInceptionV3
 
-    what = "Inception Score (val/is)" if features == "logits_unbiased" else "Inception FID"
     if weights_path and not os.path.isfile(weights_path):
-        say_once("FID_WEIGHTS=%s is not a file: no %s for this run.", weights_path, what)
+        _missing["why"] = f"FID_WEIGHTS={weights_path} is not a file"
         return None
-    if not weights_path and _said & {"fetch failed"}:
+    if not weights_path and "why" in _missing:
         return None  # this process already tried the download (a sweep's later jobs): no second try
     try:
         net = NoTrainInceptionV3(
@@ -63,16 +55,8 @@ def inception(weights_path: str | None = None, features: str = "2048") -> nn.Mod
             features_list=[features],
             feature_extractor_weights_path=weights_path or fetched_weights(),
         )
-    except Exception as err:  # offline: torch-fidelity cannot download its weights
-        _said.add("fetch failed")
-        say_once(
-            "No %s for this run: the weights could not be fetched (%s: %s). Download %s on a "
-            "machine with internet and set FID_WEIGHTS=/path/to/that/file in .env.",
-            what,
-            type(err).__name__,
-            err,
-            FID_WEIGHTS_URL,
-        )
+    except Exception as err:  # offline: the weights cannot be downloaded
+        _missing["why"] = f"download failed: {getattr(err, 'reason', err)}"
         return None
     net.num_features = 2048 if features == "2048" else 1008
     net.name = f"inception-{features}"
