@@ -12,6 +12,7 @@ with its default and the comment line above it in that file.
 """
 
 import difflib
+import errno
 import inspect
 import os
 import re
@@ -120,6 +121,15 @@ def unread_added_keys(argv: list[str]) -> str | None:
     return None
 
 
+#: a path the run cannot make (its directory, before any work): what to change
+PATH_ERRORS = {
+    errno.ENAMETOOLONG: "; a file or folder name has at most 255 characters: shorten hydra.run.dir",
+    errno.EACCES: "; pass a hydra.run.dir this user can write",
+    errno.EROFS: "; pass a hydra.run.dir on a writable disk",
+    errno.ENOENT: "",
+}
+
+
 def one_line(err: BaseException) -> str | None:
     """Our one-line wording of a config problem; None for anything else."""
     if isinstance(err, ConfigError):
@@ -133,6 +143,10 @@ def one_line(err: BaseException) -> str | None:
     found = yaml_error(err)
     if found:
         return found
+    if isinstance(err, OSError) and err.errno in PATH_ERRORS and err.filename:
+        name = str(err.filename)
+        shown = name if len(name) <= 80 else f"{name[:60]}...{name[-17:]} ({len(name)} characters)"
+        return f"{err.strerror}: {shown}" + PATH_ERRORS[err.errno]
     if isinstance(err, OmegaConfBaseException) and "\n" not in str(err).strip():
         return str(err).strip()
     return None
