@@ -5,8 +5,8 @@ from pathlib import Path
 
 from gan.callbacks.checkpoint import Checkpoint
 from gan.callbacks.fid import FID
-from gan.callbacks.progress import duration
 from gan.callbacks.samples import SampleGrid
+from gan.clock import duration
 
 
 def first(callbacks, kind):

@@ -2,6 +2,7 @@
 whole run's wall time over its segments, and a run that saved no checkpoint says so last and fails."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from omegaconf import OmegaConf
@@ -117,3 +118,27 @@ def test_the_terminal_bar_counts_the_whole_runs_iterations_across_epochs(tmp_pat
     assert (task["description"], task["completed"], task["total"]) == ("Iteration", 5, 5)
     assert "Iteration" in task["rendered"] and "5/5" in task["rendered"] and "Epoch" not in task["rendered"]
     assert not IterationBar().is_enabled  # pytest's captured stdout is not a terminal
+
+
+def test_work_before_training_prints_its_progress_and_counts_against_max_time(caplog):
+    """The FID encoder trained for minutes in silence before iteration 1, outside max_time (issue 40)."""
+    from lightning.pytorch.callbacks import Timer
+
+    from gan.callbacks.fid import FID
+    from gan.clock import Ticker
+
+    tick = Ticker("Encoder, steps", 4, every=0)
+    with caplog.at_level("INFO"):
+        for step in range(5):
+            tick(step)
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(",")[1].split(" (")[0] for line in lines] == [
+        " steps: 1/4",
+        " steps: 2/4",
+        " steps: 3/4",
+    ]
+    assert lines[1].startswith("Encoder, steps: 2/4 (50%), ") and lines[1].endswith(" s left")
+    timer, fid = Timer(duration={"seconds": 100}), FID(None)
+    fid.setup_seconds = 30.0
+    fid.on_train_start(SimpleNamespace(callbacks=[timer]), None)
+    assert timer.time_remaining() == pytest.approx(70, abs=1)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 from torch.utils.data import DataLoader
@@ -111,6 +112,7 @@ class FID(L.Callback):
                               + ", ".join(JUDGES))  # fmt: skip
         self.folder_feature = folder_feature  # an image folder's space when the Inception weights are missing
         self.real_features: torch.Tensor | None = None
+        self.setup_seconds = 0.0  # training the feature network: counted against max_time at train start
         self.copying: CopyingTest | None = None
         self._reference = None
 
@@ -119,7 +121,9 @@ class FID(L.Callback):
         return self.feature is not None
 
     def setup(self, trainer, module, stage: str) -> None:
+        start = time.perf_counter()
         self.use_domain_classifier(trainer.datamodule)
+        self.setup_seconds = time.perf_counter() - start
         if not self.enabled:
             return  # use_domain_classifier said why
         if self.precision_recall is None:
@@ -235,6 +239,13 @@ class FID(L.Callback):
         return torch.cat([self.feature(as_rgb_uint8(images.to(device))).cpu() for images, _ in loader])
 
     # ---- evaluation ----
+
+    def on_train_start(self, trainer, module) -> None:
+        """Training the feature network (the encoder, the classifier) counts against trainer.max_time."""
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+        if timer is not None:
+            timer._offset += self.setup_seconds  # Lightning's Timer has no public way to add time spent
+        self.setup_seconds = 0.0
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.enabled and due(module.iteration, self.every_n_iterations):

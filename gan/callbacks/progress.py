@@ -10,18 +10,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Timer
 
 from gan.callbacks.budget import IterationBudget
-
-
-def duration(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return (
-        f"{hours} h {minutes:02d} min"
-        if hours
-        else f"{minutes} min {seconds:02d} s"
-        if minutes
-        else f"{seconds} s"
-    )
+from gan.clock import duration
 
 
 def planned_iterations(trainer) -> int | None:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from gan.clock import Ticker
 from gan.data.device import materialize
 from gan.pixels import from_uint8
 
@@ -88,7 +89,9 @@ def _fit(train_set, test_set, channels: int, num_classes: int, epochs: int, seed
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     order = torch.Generator().manual_seed(seed)
     model.train()
-    for _ in range(epochs):
+    tick = Ticker("Domain classifier for FID, epochs", epochs, every=0)
+    for epoch in range(epochs):
+        tick(epoch)
         for index in torch.randperm(len(images), generator=order)[: steps // epochs * 128].split(128):
             x = from_uint8(images[index]) if uint8 else images[index]
             loss = F.cross_entropy(model(x), labels[index])
@@ -118,6 +121,8 @@ def domain_classifier(datamodule, cache_dir: str | Path | None, epochs: int = 4,
         accuracy_ = saved["accuracy"]
         log.info("Domain classifier from the cache (%s): test accuracy %.4f", path, accuracy_)
     else:
+        log.info("Training the domain classifier for FID (%d epochs; once per dataset, then cached; counts "
+                 "against trainer.max_time)", epochs)  # fmt: skip
         start = time.perf_counter()
         full = datamodule.build_dataset()  # every class: richer features than the selected few
         held_out = datamodule.held_out_dataset()

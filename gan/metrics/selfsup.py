@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan.clock import Ticker
 from gan.data.device import materialize
 from gan.pixels import as_rgb_uint8
 
@@ -230,7 +231,9 @@ def _train(encoder: Encoder, images: torch.Tensor, uint8: bool, r: Recipe) -> No
     loss_fn = vicreg_loss if r.method == "vicreg" else simclr_loss
     rng = torch.Generator().manual_seed(r.seed)
     encoder.train()
-    for _ in range(r.steps):
+    tick = Ticker("Self-supervised FID encoder, steps", r.steps)
+    for step in range(r.steps):
+        tick(step)
         index = torch.randint(len(images), (min(r.batch_size, len(images)),), generator=rng)
         x = as_float(images, index, uint8)
         if x.shape[-1] > encoder.size:
@@ -364,6 +367,10 @@ def selfsup_encoder(
     elif not train:
         return None
     else:
+        log.info(
+            "Training the self-supervised FID encoder on %d images (%d steps; once per folder and recipe, "
+            "then cached; counts against trainer.max_time)", len(images), recipe.steps
+        )  # fmt: skip
         start = time.perf_counter()
         encoder = fit_encoder(images, uint8, recipe)
         seconds = time.perf_counter() - start

@@ -1,0 +1,37 @@
+"""Durations as a person reads them, and progress lines for work done before or between training iterations
+(the FID encoder, the domain classifier): the share done and the time left, every `every` seconds."""
+
+import logging
+import time
+
+log = logging.getLogger(__name__)
+
+
+def duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return (
+        f"{hours} h {minutes:02d} min"
+        if hours
+        else f"{minutes} min {seconds:02d} s"
+        if minutes
+        else f"{seconds} s"
+    )
+
+
+class Ticker:
+    """Call with the number of steps done; a line at most every `every` seconds, none after the last step."""
+
+    def __init__(self, what: str, total: int, every: float = 15.0):
+        self.what, self.total, self.every = what, total, every
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, done: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every or not 0 < done < self.total:
+            return
+        self.last = now
+        left = (now - self.start) / done * (self.total - done)
+        log.info(
+            "%s: %d/%d (%d%%), %s left", self.what, done, self.total, 100 * done // self.total, duration(left)
+        )
