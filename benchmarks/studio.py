@@ -52,7 +52,8 @@ def make_checkpoint(out: Path) -> Path:
     return out / "checkpoints" / "last.ckpt"
 
 
-def start_studio(ckpt: Path, port: int) -> subprocess.Popen:
+def start_studio(ckpt: Path, port: int) -> tuple[subprocess.Popen, str]:
+    """The studio's process and the address it printed (with its token)."""
     studio = subprocess.Popen(
         [sys.executable, "-m", "gan.studio", f"ckpt_path={ckpt}", f"port={port}"],
         cwd=ROOT,
@@ -62,7 +63,13 @@ def start_studio(ckpt: Path, port: int) -> subprocess.Popen:
     line = studio.stdout.readline()
     if "Studio for" not in line:
         raise SystemExit(f"the studio did not start: {line}")
-    return studio
+    return studio, line.split(" at ")[-1].split()[0]
+
+
+def api(url: str, path: str) -> tuple[str, dict]:
+    """The API address under the studio's `url` and the headers its page sends (JSON, the token)."""
+    base, _, token = url.partition("?token=")
+    return base + path, {"Content-Type": "application/json", "X-Studio-Token": token}
 
 
 def server_times(url: str, count: int, draws: int) -> list[float]:
@@ -70,7 +77,9 @@ def server_times(url: str, count: int, draws: int) -> list[float]:
     for seed in range(draws + 1):
         body = json.dumps({"seed": seed, "count": count}).encode()
         start = time.perf_counter()
-        with urllib.request.urlopen(urllib.request.Request(url + "api/page", data=body, method="POST")) as r:
+        address, headers = api(url, "api/page")
+        request = urllib.request.Request(address, data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request) as r:
             json.loads(r.read())
         times.append(time.perf_counter() - start)
     return times[1:]  # the first draw warms up the allocator
@@ -111,13 +120,13 @@ def browser_times(url: str, count: int, draws: int) -> list[float] | None:
 
 def steer_server_times(url: str, draws: int) -> list[float]:
     """POST /api/strips for a design with two steps: what one slider move costs the page."""
-    post(url + "api/directions", {})
-    design = post(url + "api/page", {"seed": 0, "count": 1})["designs"][0]
+    post(url, "api/directions", {})
+    design = post(url, "api/page", {"seed": 0, "count": 1})["designs"][0]
     times = []
     for i in range(draws + 1):
         design["steps"] = [{"direction": 0, "sigma": 1.5}, {"direction": 2, "sigma": -1.0 + 0.1 * i}]
         start = time.perf_counter()
-        post(url + "api/strips", {"design": design})
+        post(url, "api/strips", {"design": design})
         times.append(time.perf_counter() - start)
     return times[1:]
 
@@ -153,8 +162,9 @@ def steer_browser_times(url: str, draws: int) -> list[float] | None:
         driver.quit()
 
 
-def post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+def post(url: str, path: str, body: dict) -> dict:
+    address, headers = api(url, path)
+    request = urllib.request.Request(address, data=json.dumps(body).encode(), headers=headers, method="POST")
     with urllib.request.urlopen(request) as r:
         return json.loads(r.read())
 
@@ -323,8 +333,7 @@ def main() -> None:
             times = direction_times(ckpt, 2)
             tables.append(f"Directions (gan.directions.compute): {', '.join(f'{t:.1f} s' for t in times)}")
         if {"page", "steer"} & set(args.what):
-            studio = start_studio(ckpt, args.port)
-            url = f"http://127.0.0.1:{args.port}/"
+            studio, url = start_studio(ckpt, args.port)
             try:
                 for count in args.counts if "page" in args.what else []:
                     rows.append(row("server", count, server_times(url, count, args.draws)))

@@ -3,8 +3,6 @@ itself first at distance 0, six sorted neighbours with a reference over HTTP, an
 encoder is not cached or the training folder is gone; `build_encoder=true` trains it at start-up. The
 checkpoint is conftest's `folder_ckpt` (160 shared shoes, a 20-step encoder cached by its run)."""
 
-import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from gan.metrics.selfsup import training_images
 from gan.studio.app import BadRequest, Studio
 from gan.studio.nearest import SHOWN, Index, nearest, training_data
 from gan.studio.server import serve
-from tests.test_studio import pixels, post
+from tests.test_studio import pixels, running, send
 
 
 class Shows(nn.Module):
@@ -68,27 +66,21 @@ def test_a_design_that_is_a_training_image_finds_it_first_at_distance_zero(studi
 
 
 def test_six_sorted_neighbours_and_the_reference_over_http(folder_ckpt):
-    server = serve({"ckpt_path": str(folder_ckpt), "port": 0})
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        _, page = post(base + "/api/page", json.dumps({"seed": 3, "count": 2}).encode())
-        status, found = post(base + "/api/nearest", json.dumps({"design": page["designs"][1]}).encode())
+    with running(folder_ckpt) as server:
+        _, page = send(server, "/api/page", {"seed": 3, "count": 2})
+        status, found = send(server, "/api/nearest", {"design": page["designs"][1]})
         assert status == 200 and found["built_index"] is True
         distances = [n["distance"] for n in found["images"]]
         assert len(distances) == SHOWN and distances == sorted(distances) and distances[0] > 0
         assert len({n["index"] for n in found["images"]}) == SHOWN
         assert all(pixels(n["src"]).shape == (32, 32, 3) for n in found["images"])
         assert found["reference"]["median"] > 0 and 0 <= found["closer_share"] <= 1
-        again = post(base + "/api/nearest", json.dumps({"design": page["designs"][1]}).encode())[1]
+        again = send(server, "/api/nearest", {"design": page["designs"][1]})[1]
         assert again["built_index"] is False and [n["distance"] for n in again["images"]] == distances
-        assert post(base + "/api/nearest", json.dumps({"design": {"z": [1.0]}}).encode()) == (
+        assert send(server, "/api/nearest", {"design": {"z": [1.0]}}) == (
             400,
-            {"error": "a design's z must be 100 finite numbers"},
+            {"error": "a design's z must be 100 numbers from -1000 to 1000"},
         )
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_no_cached_encoder_is_a_sentence_until_build_encoder_trains_one(folder_ckpt, tmp_path):

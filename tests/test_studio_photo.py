@@ -4,12 +4,8 @@ it (progress, the found design, cancelling)."""
 
 import base64
 import io
-import json
 import shutil
-import threading
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
@@ -20,7 +16,8 @@ from torch import nn
 from gan.priors import sample_latent
 from gan.projection import Adam, Settings, onto_prior, project
 from gan.studio.app import BadRequest, Studio
-from gan.studio.server import MAX_PHOTO_BODY, serve
+from gan.studio.server import MAX_PHOTO_BODY
+from tests.test_studio import running, send
 
 
 class ToyGenerator(nn.Module):
@@ -191,56 +188,35 @@ def test_a_new_photo_or_stop_ends_the_running_search(studio):
         studio.project(photo, steps=500)
 
 
-def post(url: str, body: bytes) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST")) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-
-
 def test_server_answers_every_new_request_and_refuses_bad_ones_with_400(studio_ckpt, tmp_path):  # ~10 s
     ckpt = shutil.copy(studio_ckpt, tmp_path / "last.ckpt")  # its names stay in its own cache
-    server = serve({"ckpt_path": str(ckpt), "port": 0, "search_steps": 3})
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/api/"
-    try:
-        status, found = post(base + "directions", b"{}")
+    with running(ckpt, search_steps=3) as server:
+        status, found = send(server, "/api/directions", b"{}")
         assert status == 200 and len(found["directions"]) == 20
-        status, page = post(base + "page", json.dumps({"seed": 1, "count": 2, "psi": 0.5}).encode())
+        status, page = send(server, "/api/page", {"seed": 1, "count": 2, "psi": 0.5})
         assert status == 200 and page["designs"][0]["psi"] == 0.5
         design = {**page["designs"][0], "steps": [{"direction": 1, "sigma": 2}]}
-        status, strips = post(base + "strips", json.dumps({"design": design, "directions": [0, 1]}).encode())
+        status, strips = send(server, "/api/strips", {"design": design, "directions": [0, 1]})
         assert status == 200 and [len(s["designs"]) for s in strips["strips"]] == [5, 5]
-        status, drawn = post(base + "render", json.dumps({"designs": [design]}).encode())
+        status, drawn = send(server, "/api/render", {"designs": [design]})
         assert status == 200 and drawn["designs"][0]["steps"][0]["sigma"] == 2
-        assert (
-            post(base + "name", json.dumps({"direction": 1, "name": "toe"}).encode())[1]["directions"][1][
-                "name"
-            ]
-            == "toe"
-        )
+        assert send(server, "/api/name", {"direction": 1, "name": "toe"})[1]["directions"][1]["name"] == "toe"
         for path, body, message in [
             ("name", {"direction": 99, "name": "x"}, "direction must be a whole number from 0 to 19"),
             ("strips", {"design": design, "directions": "all"}, "ask for 1 to 20 directions"),
             ("render", {"designs": []}, "send 1 to 64 designs"),
             ("page", {"seed": 1, "count": 2, "psi": -1}, "truncation psi must be a number from 0 to 1"),
             ("project", {"photo": upload(b"<html>")}, "not an image the studio can read"),
-            ("project/status", {"search": 999}, "no photo search 999 is running"),
+            ("project/status", {"search": 10**9}, f"no photo search {10**9} is running"),
         ]:
-            status, answer = post(base + path, json.dumps(body).encode())
+            status, answer = send(server, "/api/" + path, body)
             assert status == 400 and message in answer["error"], (path, answer)
-        status, answer = post(base + "project", b" " * (MAX_PHOTO_BODY + 1))  # read away, then refused
-        assert status == 400 and "at most 13.3 MB are accepted" in answer["error"]
-        status, started = post(
-            base + "project", json.dumps({"photo": upload(Image.new("RGB", (40, 40)))}).encode()
-        )
+        status, answer = send(server, "/api/project", b" " * (MAX_PHOTO_BODY + 1))  # read away, then refused
+        assert status == 413 and "at most 13.3 MB are accepted" in answer["error"]
+        status, started = send(server, "/api/project", {"photo": upload(Image.new("RGB", (40, 40)))})
         assert status == 200
         end = time.time() + 120
         while started["state"] == "running" and time.time() < end:
             time.sleep(0.1)
-            started = post(base + "project/status", json.dumps({"search": started["search"]}).encode())[1]
+            started = send(server, "/api/project/status", {"search": started["search"]})[1]
         assert started["state"] == "done" and started["step"] == 3
-    finally:
-        server.shutdown()
-        server.server_close()

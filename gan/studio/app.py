@@ -10,15 +10,19 @@ import base64
 import io
 import json
 import math
+import re
+import statistics
 import threading
 import zipfile
 from dataclasses import dataclass, field
 
 import torch
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from gan.checkpoint import has_ema, identity, load_checkpoint, load_discriminator, load_generator, model_name
 from gan.conditioning import condition_of
-from gan.designs import TRUNCATABLE, between, latent_of, neighbours, png_bytes, render_one
+from gan.designs import PNG_KEY, TRUNCATABLE, between, latent_of, neighbours, png_bytes, render_one
 from gan.directions import load_or_compute, save
 from gan.pixels import as_saved_pixels
 from gan.priors import sample_latent
@@ -28,6 +32,12 @@ from gan.studio.photo import MAX_PHOTO_BYTES, MAX_SEARCH_STEPS, PhotoError, Sear
 
 MAX_COUNT, MAX_STEPS, MAX_SEED = 64, 32, 2**32 - 1
 MAX_SIGMA, MAX_NAME = 5.0, 40  # the page's sliders span +-3 sigma; a file may hold up to +-5
+MAX_Z = 1000.0  # a latent coordinate: draws lie within +-6 (Gaussian) or sqrt(dim) (sphere); G stays finite
+SCALES = (1, 4)  # PNG downloads: the model's size, or 4x by Lanczos resampling
+REFERENCE_DESIGNS = 4  # the model's own designs a photo's match is read against
+FAR_RATIO = 8.0  # this many times farther than the own designs' median is "far": measured, docs/studio.md
+DECODE_WAIT = 10.0  # seconds a photo waits for the one decoder before it is told to try again
+KEPT_SEARCHES = 8  # searches whose status stays readable after a newer photo replaced them
 PREVIEW_SIGMAS, SHOWN = (-2.0, -1.0, 0.0, 1.0, 2.0), 8  # each strip; directions shown on the page
 
 
@@ -35,21 +45,31 @@ class BadRequest(ValueError):
     """A request the studio cannot serve; the message is shown on the page as is."""
 
 
+class Busy(RuntimeError):
+    """The studio cannot take this request now (its queue is full); the page says to try again."""
+
+
+def shown(value) -> str:
+    """A value as a sentence quotes it: its repr, cut to 40 characters (the page shows the sentence)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def whole(value, name: str, least: int, most: int) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,20}\s*", value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
-        raise BadRequest(f"{name} must be a whole number from {least} to {most}, not {value!r}")
+        raise BadRequest(f"{name} must be a whole number from {least} to {most}, not {shown(value)}")
     return value
 
 
 def number(value, name: str, least: float, most: float) -> float:
     try:
         x = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         x = math.nan
     if not least <= x <= most:  # also refuses NaN
-        raise BadRequest(f"{name} must be a number from {least:g} to {most:g}, not {value!r}")
+        raise BadRequest(f"{name} must be a number from {least:g} to {most:g}, not {shown(value)}")
     return x
 
 
@@ -87,8 +107,13 @@ class Studio:
         self.lock = threading.RLock()  # one generator: one use at a time (requests and the photo search)
         self._directions = None  # (Directions, file, read from disk, why not saved), on first use
         self._discriminator = None
-        self.search: Search | None = None
+        self._told_directions = False
+        self.searches: dict[int, Search] = {}  # the latest photo's search last; older ones stopped
+        self.search_lock = threading.Lock()  # guards `searches` and the discriminator's loading
+        self.decoding = threading.Lock()  # one photo decoded at a time, outside the generator's lock
         self.search_steps = search_steps
+        self._reference: dict[int, list[float]] = {}  # search steps -> the own designs' distances
+        self.shape = self.image_shape()
         self.neighbours = NearestImages(config)  # its index is built on the first "nearest" request
 
     # ---- what the page needs to know ----------------------------------------------------------------
@@ -96,6 +121,7 @@ class Studio:
     def info(self) -> dict:
         return {
             "checkpoint": self.ckpt_path,
+            "generator": self.identity["digest"],  # the page keeps its pins per generator
             "model": self.model,
             "prior": self.prior,
             "latent_dim": self.latent_dim,
@@ -105,6 +131,9 @@ class Studio:
             "images": [data_url(png_bytes(p)) for p in as_saved_pixels(self.cond_images)]
             if self.cond_images.ndim == 4
             else [],
+            "size": self.shape[1],
+            "channels": self.shape[0],
+            "data": self.data_name(),
             "truncation": self.prior in TRUNCATABLE,
             "truncation_note": None if self.prior in TRUNCATABLE else self.no_truncation(),
             "limits": {
@@ -117,8 +146,20 @@ class Studio:
                 "photo_bytes": MAX_PHOTO_BYTES,
             },
             "previews": list(PREVIEW_SIGMAS),
+            "scales": list(SCALES),
+            "far_ratio": FAR_RATIO,
             "shown_directions": SHOWN,
         }
+
+    def data_name(self) -> str:
+        """What the model was trained on, in a designer's words: the folder's or the dataset's name."""
+        data = self.config.get("data") or {}
+        root = str(data.get("root") or "").rstrip("/")
+        return (
+            root.rsplit("/", 1)[-1]
+            if root
+            else str(data.get("name") or data.get("_target_", "").rsplit(".")[-1])
+        )
 
     def no_truncation(self) -> str:
         return (
@@ -174,6 +215,7 @@ class Studio:
         """The principal directions (computed on first use, then read from the cache beside the
         checkpoint) and their names."""
         found, path, cached, unsaved = self.loaded_directions()
+        fresh, self._told_directions = not cached and not self._told_directions, True
         return {
             "directions": [
                 {"index": k, "name": found.names[k], "variance": found.variance[k]}
@@ -182,6 +224,7 @@ class Studio:
             "method": found.method,
             "file": str(path),
             "cached": cached,
+            "fresh": fresh,  # computed for this answer (a reloaded page is told they were ready)
             "unsaved": unsaved,
         }
 
@@ -212,20 +255,33 @@ class Studio:
         ]
         return {"design": drawn[0], "sigmas": list(PREVIEW_SIGMAS), "strips": strips}
 
-    def png(self, design) -> bytes:
-        """One design at full resolution, rendered alone; its latents file rides in the PNG."""
-        d = self.parse(design)
-        latents = self.latents_file([{**self.normal(d), "name": "design.png"}])
-        return png_bytes(render_one(self.generator, self.latent(d), self.tensor(d.cond)), latents)
+    def png(self, design, scale=1) -> bytes:
+        """One design rendered alone, at the model's size or 4x by Lanczos resampling (the pixels G drew,
+        smoothed, no detail invented); its latents file rides in the PNG and redraws the model-size one."""
+        d, scale = self.parse(design), 1 if scale in (None, "") else whole(scale, "scale", 1, max(SCALES))
+        if scale not in SCALES:
+            raise BadRequest(
+                f"a PNG is downloaded at {' or '.join(f'{s}x' for s in SCALES)} the model's size"
+            )
+        latents = self.latents_file([{**self.normal(d), "name": file_name(design, "design") + ".png"}])
+        pixels = render_one(self.generator, self.latent(d), self.tensor(d.cond))
+        if scale == 1:
+            return png_bytes(pixels, latents)
+        return upscaled_png(
+            pixels, scale, {**latents, "upscaled": {"factor": scale, "resampling": "Lanczos"}}
+        )
 
     def zip(self, designs) -> bytes:
+        """The pins as PNGs named after the pins ("photo 1" is photo_1.png) and one latents.json."""
         if not isinstance(designs, list) or not designs or len(designs) > 256:
             raise BadRequest("pin at least one design (at most 256) to download a set")
-        out, entries = io.BytesIO(), []
+        out, entries, taken = io.BytesIO(), [], set()
         with zipfile.ZipFile(out, "w") as archive:
             for i, design in enumerate(designs):
                 d = self.parse(design)
-                entries.append({**self.normal(d), "name": f"design_{i:03d}.png"})
+                name = unique(file_name(design, f"design_{i:03d}"), taken) + ".png"
+                title = design.get("name") if isinstance(design.get("name"), str) else None
+                entries.append({**self.normal(d), "name": name, **({"title": title[:80]} if title else {})})
                 pixels = render_one(self.generator, self.latent(d), self.tensor(d.cond))
                 archive.writestr(entries[-1]["name"], png_bytes(pixels, self.latents_file(entries[-1:])))
             archive.writestr("latents.json", json.dumps(self.latents_file(entries), indent=1))
@@ -251,49 +307,72 @@ class Studio:
 
     def project(self, photo, steps=None) -> dict:
         """Check the photo now (a bad one is a sentence), then search in the background; a new photo
-        stops the previous search. The page polls `search_status`."""
+        stops the previous search. The page polls `search_status`. Called without the generator's lock:
+        decoding a large photo never holds up another page's request."""
         steps = self.search_steps if steps in (None, "") else whole(steps, "steps", 1, MAX_SEARCH_STEPS)
-        channels, size = self.image_shape()
-        data = self.config.get("data", {})
+        target = self.photo_target(photo)
+        with self.search_lock:
+            for old in self.searches.values():
+                old.stop.set()
+            if self._discriminator is None:
+                self._discriminator = load_discriminator(self.ckpt)
+            search = Search(lambda search: self.find(search, target, steps), steps)
+            self.searches[search.number] = search
+            for number in sorted(self.searches)[:-KEPT_SEARCHES]:
+                del self.searches[number]
+            search.start()
+        return {**search.status(), "photo": data_url(png_bytes(as_saved_pixels(target[None])[0]))}
+
+    def photo_target(self, photo) -> torch.Tensor:
+        """The photo as the model sees it: decoded one at a time (a bounded queue), checked first."""
+        if not self.decoding.acquire(timeout=DECODE_WAIT):
+            raise Busy("the studio is busy reading another photo, try again in a few seconds")
         try:
-            target = prepare(
-                decode_upload(photo),
-                channels,
-                size,
-                data.get("preprocess") or "resize_crop",
-                data.get("crop"),
-            )
+            data = self.config.get("data", {})
+            channels, size = self.shape
+            kind = data.get("preprocess") or "resize_crop"
+            return prepare(decode_upload(photo), channels, size, kind, data.get("crop"))
         except PhotoError as err:
             raise BadRequest(str(err)) from None
-        if self.search is not None:
-            self.search.stop.set()
-        if self._discriminator is None:
-            self._discriminator = load_discriminator(self.ckpt)
-        self.search = Search(lambda search: self.find(search, target, steps), steps).start()
-        return {**self.search.status(), "photo": data_url(png_bytes(as_saved_pixels(target[None])[0]))}
+        finally:
+            self.decoding.release()
 
     def search_status(self, search) -> dict:
-        latest = self.search.number if self.search else 0
         number = whole(search, "search", 1, MAX_SEED)
-        if number != latest:
+        with self.search_lock:
+            found, latest = self.searches.get(number), max(self.searches, default=0)
+        if found is None:
             raise BadRequest(f"no photo search {number} is running (the latest is {latest})")
-        return self.search.status()
+        return {**found.status(), "replaced": number != latest}
 
     def cancel(self, search) -> dict:
-        self.search_status(search)
-        self.search.stop.set()
-        return self.search.status()
+        status = self.search_status(search)
+        self.searches[status["search"]].stop.set()
+        return self.search_status(search)
 
     def find(self, search: Search, target: torch.Tensor, steps: int) -> dict:
+        def told(step, total, loss, image):
+            search.told(step, total, loss, data_url(png_bytes(as_saved_pixels(image[None])[0])))
+
+        result = self.search_for(target, steps, search, told)
+        cond = {}
+        if self.condition == "label":
+            cond = {"label": self.classes[result.option]}
+        elif self.condition == "image":
+            cond = {"image": result.option}
+        with self.lock:
+            [design] = self.draw([Design(result.z, cond)])
+        loss = result.loss if math.isfinite(result.loss) else None
+        found = {"design": design, "loss": loss, "stopped": result.stopped}
+        search.phase = "comparing"
+        return {**found, "match": self.match(loss, steps, search)}
+
+    def search_for(self, target: torch.Tensor, steps: int, search: Search, told=None):
         if self.condition == "label":
             options = torch.tensor(self.classes)
         else:
             options = self.cond_images if self.condition == "image" else None
-
-        def told(step, total, loss, image):
-            search.told(step, total, loss, data_url(png_bytes(as_saved_pixels(image[None])[0])))
-
-        result = project(
+        return project(
             self.generator,
             self._discriminator,
             target,
@@ -305,17 +384,38 @@ class Studio:
             cancelled=search.stop.is_set,
             lock=lambda: self.lock,
         )
-        cond = {}
-        if self.condition == "label":
-            cond = {"label": self.classes[result.option]}
-        elif self.condition == "image":
-            cond = {"image": result.option}
-        with self.lock:
-            [design] = self.draw([Design(result.z, cond)])
-        loss = result.loss if math.isfinite(result.loss) else None
-        return {"design": design, "loss": loss, "stopped": result.stopped}
+
+    def match(self, loss: float | None, steps: int, search: Search) -> dict | None:
+        """How close the photo's match is, read against the same search run on the model's own designs
+        (measured once per launch and step count): "far from anything this model makes" past FAR_RATIO."""
+        own = self.own_distances(steps, search)
+        if loss is None or not own:
+            return None
+        typical = statistics.median(own)
+        ratio = loss / max(typical, 1e-6)
+        return {"distance": loss, "own": own, "typical": typical, "ratio": ratio, "far": ratio > FAR_RATIO}
+
+    def own_distances(self, steps: int, search: Search) -> list[float] | None:
+        """The search's distance on REFERENCE_DESIGNS of the model's own designs (seeded), each saved as a
+        PNG's pixels would be: what a photo the model could have made reaches. None when stopped."""
+        if steps in self._reference:
+            return self._reference[steps]
+        gen = torch.Generator().manual_seed(MAX_SEED)
+        z = sample_latent(self.prior, REFERENCE_DESIGNS, self.latent_dim, generator=gen)
+        distances = []
+        for zi, cond in zip(z, self.conditions(REFERENCE_DESIGNS, None, None), strict=True):
+            with self.lock:
+                pixels = render_one(self.generator, zi, self.tensor(cond))
+            target = pixels.permute(2, 0, 1).float() / 127.5 - 1
+            result = self.search_for(target, steps, search)
+            if result.stopped == "cancelled":
+                return None
+            distances.append(round(result.loss, 4))
+        self._reference[steps] = sorted(distances)
+        return self._reference[steps]
 
     def image_shape(self) -> tuple[int, int]:
+        """(channels, size) of G's designs: one forward at start-up."""
         with self.lock, torch.no_grad():
             d = Design(torch.zeros(self.latent_dim), self.conditions(1, None, None)[0])
             x = self.generator(d.z[None], None if not d.cond else self.tensor(d.cond)[None])
@@ -365,9 +465,9 @@ class Studio:
     def parse(self, design) -> Design:
         if not isinstance(design, dict) or not isinstance(design.get("z"), list):
             raise BadRequest("a design needs its latent vector z (pick one on the page)")
-        numbers = all(isinstance(v, int | float) and math.isfinite(v) for v in design["z"])
+        numbers = all(isinstance(v, int | float) and abs(v) <= MAX_Z for v in design["z"])
         if len(design["z"]) != self.latent_dim or not numbers:
-            raise BadRequest(f"a design's z must be {self.latent_dim} finite numbers")
+            raise BadRequest(f"a design's z must be {self.latent_dim} numbers from -{MAX_Z:g} to {MAX_Z:g}")
         z = torch.tensor(design["z"], dtype=torch.float32)
         cond = self.conditions(1, design.get("label"), design.get("image"))[0]
         return Design(z, cond, self.check_psi(design.get("psi")), self.check_steps(design.get("steps")))
@@ -452,6 +552,34 @@ def with_step(steps: list[dict], direction: int, sigma: float) -> list[dict]:
     return sorted(
         kept + ([{"direction": direction, "sigma": sigma}] if sigma else []), key=lambda s: s["direction"]
     )
+
+
+def file_name(design, fallback: str) -> str:
+    """A pin's name as a file name: "photo 1" is photo_1; no name, or nothing usable in it, is `fallback`."""
+    name = design.get("name") if isinstance(design, dict) else None
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60] if isinstance(name, str) else ""
+    return stem or fallback
+
+
+def unique(stem: str, taken: set) -> str:
+    """`stem`, or `stem_2`, `stem_3`...: the first not yet in `taken` (compared ignoring case), now taken."""
+    name, k = stem, 1
+    while name.lower() in taken:
+        k, name = k + 1, f"{stem}_{k + 1}"
+    taken.add(name.lower())
+    return name
+
+
+def upscaled_png(pixels: torch.Tensor, factor: int, text: dict) -> bytes:
+    """uint8 [H, W, C] pixels as a PNG `factor` times larger, by Lanczos resampling, `text` in its chunk."""
+    array = pixels.numpy()
+    image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    image = image.resize((image.width * factor, image.height * factor), Image.Resampling.LANCZOS)
+    info = PngInfo()
+    info.add_text(PNG_KEY, json.dumps(text, allow_nan=False))
+    out = io.BytesIO()
+    image.save(out, format="PNG", pnginfo=info)
+    return out.getvalue()
 
 
 def data_url(png: bytes) -> str:
