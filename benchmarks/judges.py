@@ -35,7 +35,7 @@ from benchmarks.machine import describe  # noqa: E402
 from benchmarks.selfsup import PHOTOS, floats  # noqa: E402
 from gan.build import build_datamodule  # noqa: E402
 from gan.metrics.features import inception  # noqa: E402
-from gan.metrics.judges import FaceJudge, judge  # noqa: E402
+from gan.metrics.judges import FaceJudge, MobileNetJudge, judge  # noqa: E402
 from gan.metrics.selfsup import blur, frechet_distance, selfsup_encoder  # noqa: E402
 from gan.pixels import as_rgb_uint8  # noqa: E402
 from tests.conftest import make_cfg  # noqa: E402
@@ -44,15 +44,22 @@ OUT = ROOT / "logs" / "benchmarks" / "judges"
 SETS = 3
 
 
-def judges_for(dataset: str, datamodule, steps: int) -> dict:
-    panel = {
-        "selfsup": selfsup_encoder(datamodule, ROOT / ".cache", steps=steps),
-        "mobilenet": judge("mobilenet"),
-    }
-    if dataset == "faces":
-        panel["face"] = judge("face")
-    if os.environ.get("FID_WEIGHTS") and (net := inception(os.environ["FID_WEIGHTS"])) is not None:
-        panel["inception"] = net
+def judges_for(dataset: str, datamodule, steps: int, names: list[str] | None = None) -> dict:
+    """The default panel, or `names`: also cheaper variants, `mobilenet<px>` (MobileNetV2 at that input
+    size) and `selfsup<steps>` (the encoder trained that many steps)."""
+    if names is None:
+        names = ["selfsup", "mobilenet"] + (["face"] if dataset == "faces" else [])
+        names += ["inception"] if os.environ.get("FID_WEIGHTS") else []
+    panel = {}
+    for name in names:
+        if name.startswith("selfsup"):
+            panel[name] = selfsup_encoder(datamodule, ROOT / ".cache", steps=int(name[7:] or steps))
+        elif name.startswith("mobilenet"):
+            panel[name] = MobileNetJudge(size=int(name[9:]) if name[9:] else None)  # None: the run's size
+        elif name == "inception":
+            panel[name] = inception(os.environ.get("FID_WEIGHTS"))
+        else:
+            panel[name] = judge(name)
     return panel
 
 
@@ -65,11 +72,11 @@ def features(net, images: torch.Tensor) -> torch.Tensor:
 class Panel:
     """The real halves of one folder in every judge's features."""
 
-    def __init__(self, dataset: str, size: int, steps: int, tiny: bool = False):
+    def __init__(self, dataset: str, size: int, steps: int, tiny: bool = False, names: list | None = None):
         cfg = make_cfg(*PHOTOS[dataset], f"data.image_size={size}", output_dir=OUT / "work")
         self.datamodule = build_datamodule(cfg)
         self.datamodule.setup()
-        self.judges = judges_for(dataset, self.datamodule, steps)
+        self.judges = judges_for(dataset, self.datamodule, steps, names)
         reals = as_rgb_uint8(floats(self.datamodule.train_set))
         if tiny:
             reals = reals[:96]
@@ -111,7 +118,7 @@ def spread(values: list[float]) -> str:
 
 
 def score(args) -> None:
-    panel = Panel(args.data, args.size, args.steps, args.tiny)
+    panel = Panel(args.data, args.size, args.steps, args.tiny, args.judges)
     names = list(panel.judges)
     print(f"Machine: {describe()}; {args.data}, {args.size} px, {panel.count} images a side, {SETS} sets")
     print("| generator | " + " | ".join(f"FD {n} (mean ± sd)" for n in names) + " | face probability |")
@@ -197,7 +204,7 @@ def defects(images: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def ladder(args) -> None:
-    panel = Panel(args.data, args.size, args.steps, args.tiny)
+    panel = Panel(args.data, args.size, args.steps, args.tiny, args.judges)
     names = list(panel.judges)
     floor = {n: statistics.mean(v) for n, v in panel.floor().items()}
     base = panel.splits[0][1]
@@ -271,6 +278,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--key", default=str(ROOT / "logs" / "benchmarks" / "panel" / "pairs_key.json"))
     parser.add_argument("--choices", nargs="+", default=[], help="agree: the blind choices, JSON, per person")
+    parser.add_argument("--judges", nargs="+", help="e.g. mobilenet128 selfsup300")
     parser.add_argument("--tiny", action="store_true", help="96 real images, a 20-step encoder: for CI")
     args = parser.parse_intermixed_args()
     if args.tiny:

@@ -45,7 +45,7 @@ def test_mobilenet_judge_gives_torchvisions_pooled_features():
     x = F.interpolate(images.float() / 255, size=224, mode="bilinear", antialias=True)
     x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     with torch.no_grad():
-        expected, got = reference.eval()(x), MobileNetJudge()(images)
+        expected, got = reference.eval()(x), MobileNetJudge(size=224)(images)
     assert got.shape == (4, 1280)
     torch.testing.assert_close(got, expected, atol=2e-4, rtol=1e-4)
 
@@ -64,7 +64,7 @@ def test_mobilenet_judge_sees_shoes_in_the_shoe_photos(shoes):
         categories
     )
     with torch.no_grad():
-        top5 = head.eval()(MobileNetJudge()(photos(shoes, 20, 224))).topk(5).indices
+        top5 = head.eval()(MobileNetJudge()(photos(shoes, 20, 224))).topk(5).indices  # at their own 224 px
     hits = [bool(footwear & {categories[i] for i in row}) for row in top5.tolist()]
     assert sum(hits) >= 16, hits
 
@@ -179,7 +179,7 @@ def test_folder_feature_picks_an_image_folders_offline_space(faces, tmp_path, ca
     folder = build_datamodule(
         make_cfg("data=celeba", f"data.root={faces}", "data.image_size=32", output_dir=tmp_path)
     )
-    callback = FID(None, cache_dir=str(tmp_path / "fid"), folder_feature="mobilenet")  # no Inception weights
+    callback = FID(None, cache_dir=str(tmp_path / "fid"))  # no Inception weights: the folder default
     with caplog.at_level("INFO"):
         callback.use_domain_classifier(folder)
     assert isinstance(callback.feature, MobileNetJudge) and callback.domain_features

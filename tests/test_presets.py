@@ -66,6 +66,10 @@ ADDED = {
         "issue 40: progress lines in a log that is not a terminal",
     ),
     "callbacks.health.copy_tolerance": (0.03, "issue 40: a run collapsed before its first check is flagged"),
+    "callbacks.fid.folder_feature": (
+        "mobilenet",
+        "issue 37: an image folder's offline FID space, ImageNet's MobileNetV2 (was the selfsup encoder)",
+    ),
     "data.held_out": (0.1, "issue 22: folders keep ~10% of their files out of training for val/copying"),
 }
 

@@ -132,6 +132,7 @@ def test_offline_run_on_a_folder_logs_selfsup_fid_and_copying(tmp_path, caplog):
         "logger=csv",
         "callbacks.fid.num_images=300",
         "callbacks.fid.selfsup.steps=30",
+        "callbacks.fid.folder_feature=selfsup",
         "callbacks.fid.feature.weights_path=/nonexistent/inception.pth",
         output_dir=tmp_path,
     )

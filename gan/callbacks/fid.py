@@ -91,7 +91,7 @@ class FID(L.Callback):
         precision_recall: bool | None = None,
         classifier_epochs: int = 4,
         selfsup: dict | None = None,
-        folder_feature: str = "selfsup",
+        folder_feature: str = "mobilenet",
     ):
         self.feature, self.every_n_iterations = feature, every_n_iterations
         self.is_network = inception_score  # a logits network (Inception's logits_unbiased); None: no IS
