@@ -2,6 +2,7 @@
 
 import os
 import signal
+import subprocess
 import time
 
 import lightning as L
@@ -33,12 +34,15 @@ class SignalAt(L.Callback):
 
 
 class GroupSignalAt(L.Callback):
-    """Send a signal to this process's whole group at the start of iteration `iteration`, as SLURM,
-    `timeout` or a terminal's Ctrl-C do (the loader workers and a wrapper such as `uv run` get it too)."""
+    """From iteration `iteration` on, a separate process sends a signal to this process's whole group, as
+    SLURM, `timeout` or a terminal's Ctrl-C do from outside (the loader workers and a wrapper such as `uv run`
+    get it too); each later iteration waits a little, so the signal lands mid-training with workers busy."""
 
     def __init__(self, iteration: int, sig: str = "SIGTERM"):
-        self.iteration, self.sig = iteration, getattr(signal, sig)
+        self.iteration, self.sig = iteration, sig
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
         if module.iteration == self.iteration:
-            os.killpg(os.getpgrp(), self.sig)
+            subprocess.Popen(["sh", "-c", f"sleep 0.3; kill -{self.sig[3:]} -{os.getpgrp()}"])
+        if module.iteration >= self.iteration:
+            time.sleep(0.05)
