@@ -54,3 +54,23 @@ def no_checkpoint(trainer) -> str | None:
     if failed:
         return f"The end of this run was not saved: {path} could not be written and holds an older state."
     return None
+
+
+def worker_died(err: BaseException, trainer, module) -> str | None:
+    """A data loader worker killed (the out-of-memory killer, or from outside): what happened and how to go
+    on, in one line, instead of PyTorch's ~60-line traceback; None for any other error."""
+    text = str(err).strip()
+    if not (isinstance(err, RuntimeError) and text.startswith("DataLoader worker")):
+        return None
+    why = text.split(" is ", 1)[-1].rstrip(". ")  # "killed by signal: Killed"
+    checkpoint = first(trainer.callbacks, Checkpoint)
+    kept = Path(checkpoint.last_path) if checkpoint else None
+    if kept is None or not kept.is_file():
+        return (
+            f"A data loader worker died ({why}) at iteration {module.iteration:,}; no checkpoint saved yet."
+        )
+    return (
+        f"A data loader worker died ({why}; out of memory, or killed from outside) at iteration "
+        f"{module.iteration:,}; {kept} holds iteration {checkpoint.saved_at:,}: resume with ckpt_path={kept} "
+        "(data.num_workers=0 needs less memory)."
+    )

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan.build import build_datamodule, build_module, build_trainer, git_commit, resolve_ckpt_path
 from gan.callbacks.fid import FID
 from gan.callbacks.interrupt import SaveOnSignal, StoppedBySignal
-from gan.ending import end_block, no_checkpoint
+from gan.ending import end_block, no_checkpoint, worker_died
 from gan.errors import ConfigError
 from gan.guard import DivergenceError
 from gan.loggers import finish_wandb
@@ -142,6 +142,12 @@ def fit(cfg: DictConfig) -> float | None:
     except DivergenceError:
         status = "diverged"
         raise
+    except RuntimeError as err:
+        if (message := worker_died(err, trainer, module)) is None:
+            raise
+        status = "failed: a data loader worker died"
+        log.error(message)
+        raise SystemExit(1) from None
     finally:
         finish_wandb()
         if trainer.is_global_zero:

@@ -46,3 +46,20 @@ class GroupSignalAt(L.Callback):
             subprocess.Popen(["sh", "-c", f"sleep 0.3; kill -{self.sig[3:]} -{os.getpgrp()}"])
         if module.iteration >= self.iteration:
             time.sleep(0.05)
+
+
+class KillWorkerAt(L.Callback):
+    """SIGKILL one of this process's data loader workers at iteration `iteration`, as the out-of-memory
+    killer does."""
+
+    def __init__(self, iteration: int):
+        self.iteration = iteration
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if module.iteration != self.iteration:
+            return
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            with open(f"/proc/{pid}/stat") as stat:
+                if int(stat.read().rsplit(")", 1)[1].split()[1]) == os.getpid():  # its parent: this process
+                    os.kill(int(pid), signal.SIGKILL)
+                    return

@@ -242,6 +242,29 @@ def test_a_signal_to_the_whole_group_saves_with_loader_workers(sig, wrapper, tmp
     assert load(tmp_path)["gan"]["iteration"] > 20
 
 
+def test_a_killed_loader_worker_ends_the_run_in_one_line_saying_how_to_resume(tmp_path):
+    faces = require(SHARED / "celeba-1k", "shared CelebA faces")
+    done = subprocess.run(
+        [sys.executable, "train.py", "data=image_folder", f"data.root={faces}", "data.image_size=16",
+         "data.num_workers=2", "model.generator.ngf=8", "model.discriminator.ndf=8", "max_iterations=100",
+         "callbacks.fid=null", "logger=csv", "callbacks.progress_bar=null", f"hydra.run.dir={tmp_path}",
+         "callbacks.model_checkpoint.every_n_iterations=10", "+callbacks.kill.iteration=15",
+         "+callbacks.kill._target_=tests.helpers.KillWorkerAt"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    said = [
+        line
+        for line in (done.stdout + done.stderr).splitlines()
+        if "worker" in line.replace(str(tmp_path), "")
+    ]
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert len(said) == 1 and "A data loader worker died (killed by signal: Killed; out of memory" in said[0]
+    assert "last.ckpt holds iteration 10: resume with ckpt_path=<run>/checkpoints/last.ckpt" in said[0]
+    assert (
+        json.loads((tmp_path / "summary.json").read_text())["status"] == "failed: a data loader worker died"
+    )
+
+
 def test_bad_ckpt_path_fails_naming_it(tmp_path):
     from gan.errors import ConfigError
     from gan.run import train
