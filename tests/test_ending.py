@@ -80,6 +80,7 @@ def test_a_run_that_saved_no_checkpoint_says_so_last_and_fails(tmp_path, monkeyp
 
 def test_a_log_that_is_not_a_terminal_gets_progress_lines(tmp_path, capsys):
     cfg = smoke("trainer.limit_train_batches=1.0", "max_iterations=3", output_dir=tmp_path)
+    cfg.callbacks.model_checkpoint.every_n_iterations = 1
     cfg.callbacks.progress_log = OmegaConf.create(
         {"_target_": "gan.callbacks.progress.ProgressLines", "every_seconds": 0}
     )
@@ -87,6 +88,7 @@ def test_a_log_that_is_not_a_terminal_gets_progress_lines(tmp_path, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("iteration ")]
     assert [line.split(",")[0] for line in lines] == ["iteration 1/3", "iteration 2/3", "iteration 3/3"]
     assert all(" it/s, " in line and " left, d_loss " in line and ", g_loss " in line for line in lines)
+    assert lines[-1].endswith(", last.ckpt at 2")  # saved every iteration; the line comes before the save
 
 
 def test_the_terminal_bar_counts_the_whole_runs_iterations_across_epochs(tmp_path):

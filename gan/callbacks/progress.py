@@ -1,7 +1,7 @@
 """Progress as lines, for logs that are not a terminal (nohup, SLURM, CI), where the progress bar prints
 nothing: every `every_seconds`, one line with the iteration (of the total when the run names one), speed,
-time left, the losses and the last val/fid. In a terminal the bar does this, so nothing is printed there
-unless `terminal=true`."""
+time left, the losses, the last val/fid and the iteration last.ckpt holds. In a terminal the bar does this,
+so nothing is printed there unless `terminal=true`."""
 
 import sys
 import time
@@ -10,6 +10,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Timer
 
 from gan.callbacks.budget import IterationBudget
+from gan.callbacks.checkpoint import Checkpoint
 from gan.clock import duration
 
 
@@ -57,4 +58,7 @@ class ProgressLines(L.Callback):
         for key, name in (("train/d_loss", "d_loss"), ("train/g_loss", "g_loss"), ("val/fid", "val/fid")):
             if key in metrics:
                 parts.append(f"{name} {float(metrics[key]):.4g}")
+        saved = next((c.saved_at for c in trainer.callbacks if isinstance(c, Checkpoint)), -1)
+        if saved > 0:
+            parts.append(f"last.ckpt at {saved:,}")
         return ", ".join(parts)
