@@ -230,7 +230,9 @@ def test_config_mistakes_are_one_line_with_exit_2(override, message, tmp_path):
 def test_a_run_directory_that_cannot_be_made_is_one_line(tmp_path):
     done = train_py(f"hydra.run.dir={tmp_path}/{'x' * 300}")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr[-2000:]
-    assert done.stderr.startswith(f"error: File name too long: {str(tmp_path)[:20]}") and "...xxx" in done.stderr
+    assert (
+        done.stderr.startswith(f"error: File name too long: {str(tmp_path)[:20]}") and "...xxx" in done.stderr
+    )
     assert "255 characters: shorten hydra.run.dir" in done.stderr
 
 

@@ -119,6 +119,7 @@ def test_the_terminal_bar_counts_the_whole_runs_iterations_across_epochs(tmp_pat
     (task,) = bars
     assert (task["description"], task["completed"], task["total"]) == ("Iteration", 5, 5)
     assert "Iteration" in task["rendered"] and "5/5" in task["rendered"] and "Epoch" not in task["rendered"]
+    assert "d_loss: " in task["rendered"] and "v_num" not in task["rendered"]
     assert not IterationBar().is_enabled  # pytest's captured stdout is not a terminal
 
 
@@ -128,6 +129,7 @@ def test_work_before_training_prints_its_progress_and_counts_against_max_time(ca
 
     from gan.callbacks.fid import FID
     from gan.clock import Ticker
+    from gan.metrics.features import build
 
     tick = Ticker("Encoder, steps", 4, every=0)
     with caplog.at_level("INFO"):
@@ -140,7 +142,7 @@ def test_work_before_training_prints_its_progress_and_counts_against_max_time(ca
         " steps: 3/4",
     ]
     assert lines[1].startswith("Encoder, steps: 2/4 (50%), ") and lines[1].endswith(" s left")
-    timer, fid = Timer(duration={"seconds": 100}), FID(None)
-    fid.setup_seconds = 30.0
-    fid.on_train_start(SimpleNamespace(callbacks=[timer]), None)
-    assert timer.time_remaining() == pytest.approx(70, abs=1)
+    timer, fid = Timer(duration={"seconds": 100}), FID(build("small_conv"))
+    fid.setup_seconds, fid.final_seconds = 30.0, lambda datamodule, module: 10.0  # the final FID: set aside
+    fid.on_train_start(SimpleNamespace(callbacks=[timer], datamodule=None), SimpleNamespace(device="cpu"))
+    assert timer.time_remaining() == pytest.approx(60, abs=1)

@@ -25,7 +25,7 @@ class TimeColumn(ProgressColumn):
 
     def render(self, task) -> Text:
         elapsed = task.finished_time if task.finished else task.elapsed
-        left = [t for t in (task.time_remaining, self.bar.time_left()) if t is not None]
+        left = [max(0.0, t) for t in (task.time_remaining, self.bar.time_left()) if t is not None]
         shown = (
             "-:--:--" if t is None else str(timedelta(seconds=int(t)))
             for t in (elapsed, min(left, default=None))
@@ -47,6 +47,12 @@ class IterationBar(RichProgressBar):
     def time_left(self) -> float | None:
         timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
         return timer.time_remaining() if timer is not None else None
+
+    def get_metrics(self, trainer, module) -> dict:
+        """d_loss, g_loss and the last val/fid, short (Lightning's adds the logger's version, v_num)."""
+        metrics = trainer.callback_metrics
+        keys = (("train/d_loss", "d_loss"), ("train/g_loss", "g_loss"), ("val/fid", "val/fid"))
+        return {name: f"{float(metrics[key]):.4g}" for key, name in keys if key in metrics}
 
     def configure_columns(self, trainer) -> list:
         columns = super().configure_columns(trainer)

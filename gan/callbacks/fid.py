@@ -78,6 +78,20 @@ FALLBACK = {
 }
 
 
+class Reused(nn.Module):
+    """The feature network remembering its last batch: FID's update (and KID's) and precision/recall or the
+    copying test featurize the same images, and the network runs once for all of them."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net, self.num_features, self.last = net, getattr(net, "num_features", None), None
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.last is None or self.last[0] is not images:
+            self.last = (images, self.net(images))
+        return self.last[1]
+
+
 class FID(L.Callback):
     def __init__(
         self,
@@ -112,6 +126,7 @@ class FID(L.Callback):
                               + ", ".join(JUDGES))  # fmt: skip
         self.folder_feature = folder_feature  # an image folder's space when the Inception weights are missing
         self.real_features: torch.Tensor | None = None
+        self.features: Reused | None = None  # self.feature, run once per batch for every metric
         self.setup_seconds = 0.0  # training the feature network: counted against max_time at train start
         self.copying: CopyingTest | None = None
         self._reference = None
@@ -128,13 +143,19 @@ class FID(L.Callback):
             return  # use_domain_classifier said why
         if self.precision_recall is None:
             self.precision_recall = self.domain_features
-        self.fid = FrechetInceptionDistance(feature=self.feature, reset_real_features=False).to(module.device)
+        metric = FrechetInceptionDistance(feature=self.shared(), reset_real_features=False)
+        self.fid = metric.to(module.device)
         if self.kid:
             self.kid_metric = KernelInceptionDistance(
-                feature=self.feature, reset_real_features=False, subset_size=self.kid_subset(trainer)
+                feature=self.shared(), reset_real_features=False, subset_size=self.kid_subset(trainer)
             ).to(module.device)
         if self.is_network is not None:
             self.is_metric = InceptionScore(feature=self.is_network).to(module.device)
+
+    def shared(self) -> Reused:
+        if self.features is None or self.features.net is not self.feature:
+            self.features = Reused(self.feature)
+        return self.features
 
     @property
     def domain_features(self) -> bool:
@@ -216,11 +237,12 @@ class FID(L.Callback):
             if self.kid_metric is not None:
                 self.kid_metric.update(images, real=True)
             if self.precision_recall:
-                features.append(self.feature(images).cpu())
+                features.append(self.shared()(images).cpu())
             seen += len(images)
             if seen >= self.num_images:
                 break
         self.real_features = torch.cat(features) if features else None
+        self.shared().last = None  # not to hold a batch of images between evaluations
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save({name: getattr(self.fid, name) for name in REAL_STATES}, path)
@@ -241,11 +263,28 @@ class FID(L.Callback):
     # ---- evaluation ----
 
     def on_train_start(self, trainer, module) -> None:
-        """Training the feature network (the encoder, the classifier) counts against trainer.max_time."""
+        """trainer.max_time covers the whole run: the time spent training the feature network (the encoder,
+        the classifier) is counted, and the time the final FID will take is set aside."""
         timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
-        if timer is not None:
-            timer._offset += self.setup_seconds  # Lightning's Timer has no public way to add time spent
+        if timer is not None and self.enabled and timer._duration is not None:
+            timer._offset += self.setup_seconds + self.final_seconds(trainer.datamodule, module)
         self.setup_seconds = 0.0
+
+    @torch.no_grad()
+    def final_seconds(self, datamodule, module) -> float:
+        """An estimate of the final evaluation: G and the feature network timed on one small batch, times
+        the images each will see (samples; the reference and the copying test's images)."""
+        reals = len(self.reference_set(datamodule))
+        held_out = datamodule.held_out_dataset() if self.domain_features else None
+        images = self.num_images + min(reals, self.num_images) + (reals + len(held_out) if held_out else 0)
+        seconds = []
+        for _ in range(2):  # the first call warms up
+            start = time.perf_counter()
+            probe = as_rgb_uint8(module.generate(*module.draw_inputs(50, generator=torch.Generator())))
+            middle = time.perf_counter()
+            self.feature(probe)
+            seconds = [middle - start, time.perf_counter() - middle]
+        return (seconds[0] * self.num_images + seconds[1] * images) / 50
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.enabled and due(module.iteration, self.every_n_iterations):
@@ -269,11 +308,12 @@ class FID(L.Callback):
         for images in self.generate(module):
             self.fid.update(images, real=False)
             if self.precision_recall or self.copying is not None:
-                fake_features.append(self.feature(images).cpu())
+                fake_features.append(self.shared()(images).cpu())
             if self.kid_metric is not None:
                 self.kid_metric.update(images, real=False)
             if self.is_metric is not None:
                 self.is_metric.update(images)
+        self.shared().last = None
         value = float(self.fid.compute())
         self.best_fid = min(self.best_fid, value)
         self.history.append((module.iteration, value))

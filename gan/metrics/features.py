@@ -11,6 +11,7 @@ when the Inception weights are missing. `selfsup` is an encoder trained without 
 images (gan/metrics/selfsup.py), built the same way: the fallback for image folders.
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from torch import nn
 from gan.errors import ConfigError
 from gan.metrics.judges import JUDGES, judge
 from gan.pixels import from_uint8
+
+log = logging.getLogger(__name__)
 
 FID_WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 
@@ -120,8 +123,13 @@ def build(
     """The feature network by name (`callbacks.fid.feature.name`); None when it cannot be had here."""
     if name == "inception":
         return inception(weights_path)
-    if name == "inception_logits":  # for the Inception Score
-        return inception(weights_path, features="logits_unbiased")
+    if name == "inception_logits":  # for the Inception Score, asked for on its own
+        net = inception(weights_path, features="logits_unbiased")
+        if net is None:
+            logging.getLogger(__name__).warning(
+                "No Inception Score (val/is) for this run: %s", why_no_inception()
+            )
+        return net
     if name == "small_conv":
         return small_conv(num_features)
     if name in ("classifier", "selfsup"):
