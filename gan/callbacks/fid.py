@@ -27,6 +27,7 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan.cadence import due
+from gan.clock import duration
 from gan.errors import ConfigError
 from gan.loggers import log_metrics
 from gan.metrics.classifier import ClassifierFeatures, domain_classifier
@@ -128,6 +129,7 @@ class FID(L.Callback):
         self.real_features: torch.Tensor | None = None
         self.features: Reused | None = None  # self.feature, run once per batch for every metric
         self.setup_seconds = 0.0  # training the feature network: counted against max_time at train start
+        self.final_estimate = 0.0  # seconds the final FID should take, when a time budget asked
         self.copying: CopyingTest | None = None
         self._reference = None
 
@@ -267,7 +269,8 @@ class FID(L.Callback):
         the classifier) is counted, and the time the final FID will take is set aside."""
         timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
         if timer is not None and self.enabled and timer._duration is not None:
-            timer._offset += self.setup_seconds + self.final_seconds(trainer.datamodule, module)
+            self.final_estimate = self.final_seconds(trainer.datamodule, module)
+            timer._offset += self.setup_seconds + self.final_estimate
         self.setup_seconds = 0.0
 
     @torch.no_grad()
@@ -292,6 +295,9 @@ class FID(L.Callback):
 
     def on_train_end(self, trainer, module) -> None:
         if self.enabled and (not self.history or self.history[-1][0] != module.iteration):
+            if trainer.is_global_zero and self.final_estimate >= 5:  # not minutes of silence at the end
+                log.info("Final val/fid on %s samples (about %s)", f"{self.num_images:,}",
+                         duration(self.final_estimate))  # fmt: skip
             self.evaluate(trainer, module)
 
     @torch.no_grad()
