@@ -142,7 +142,7 @@ def steer_browser_times(url: str, draws: int) -> list[float] | None:
     try:
         driver.get(url)
         wait = WebDriverWait(driver, 60)
-        wait.until(lambda d: "directions (PCA" in d.find_element(By.ID, "dir-status").text)
+        wait.until(lambda d: "style directions" in d.find_element(By.ID, "dir-status").text)
         driver.find_elements(By.CSS_SELECTOR, "#page .design")[0].click()
         driver.find_element(By.CSS_SELECTOR, "#pinned .steer").click()
         times = []

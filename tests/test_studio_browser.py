@@ -1,7 +1,10 @@
 """The studio driven in a real headless Chromium (Debian's chromium + chromium-driver, via Selenium), as a
 designer would use it: draw a page, pin, vary, interpolate, download, mistype; steer along named principal
-directions; trade variety for quality; start from a photo; ask for a pin's nearest training images.
-Screenshots of every step land in the test's tmp dir (`screens/`), or in GAN_STUDIO_SCREENS.
+directions; trade variety for quality; start from a photo; ask for a pin's nearest training images. Then
+issue 38: the designer's words and the first visit's "how to use", pins and settings kept across a reload
+until cleared, a 32-step strip scrolling in its own box, the 4x PNG and pin-named zip, and the warning for
+a photo far from anything the model makes. Screenshots of every step land in the test's tmp dir
+(`screens/`), or in GAN_STUDIO_SCREENS.
 
 The same walk-through runs on any checkpoint: `GAN_STUDIO_CKPT=<run>/checkpoints/last.ckpt
 GAN_STUDIO_SCREENS=screens/ uv run pytest tests/test_studio_browser.py` (the photo is a shared shoe).
@@ -58,7 +61,7 @@ def studio_url(request, tmp_path_factory):
         )
     server = serve({"ckpt_path": str(ckpt), "port": 0, "search_steps": 60 if given else 10})
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", Path(ckpt)
+    yield server.url, Path(ckpt)
     server.shutdown()
     server.server_close()
 
@@ -68,7 +71,7 @@ def folder_url(folder_ckpt):
     """A server on conftest's shoe checkpoint, whose run cached its self-supervised encoder."""
     server = serve({"ckpt_path": str(folder_ckpt), "port": 0})
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    yield server.url
     server.shutdown()
     server.server_close()
 
@@ -76,7 +79,9 @@ def folder_url(folder_ckpt):
 class Page:
     """The page in the browser, with the few moves the walk-throughs need."""
 
-    def __init__(self, browser, url: str, tmp_path: Path):
+    def __init__(self, browser, url: str, tmp_path: Path, first_visit: bool = False):
+        """The page opened afresh: nothing kept from another test, the "how to use" seen unless
+        `first_visit`."""
         from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
@@ -88,6 +93,11 @@ class Page:
         )
         # the page replaces its cards on every draw: an element found just before that goes stale, so retry
         self.wait = WebDriverWait(browser, 120, ignored_exceptions=[StaleElementReferenceException])
+        browser.get(url.split("?")[0] + "api/none")  # the studio's origin, without its page's script running
+        self.js(
+            "localStorage.clear(); if (!arguments[0]) localStorage.setItem('gan-studio-help-seen', '1')",
+            first_visit,
+        )
         browser.get(url)
         self.wait.until(lambda d: len(self.all("#page .design")) == 16)
 
@@ -203,7 +213,7 @@ def test_steer_name_export_and_redraw(browser, studio_url, tmp_path):  # ~15 s (
 
     url, ckpt = studio_url
     page = Page(browser, url, tmp_path)
-    page.wait.until(lambda d: "directions (PCA of layer" in page.one("#dir-status").text)
+    page.wait.until(lambda d: "style directions" in page.one("#dir-status").text)
     page.all("#page .design")[3].click()
     page.wait.until(lambda d: len(page.all("#pinned .design")) == 1)
     page.one("#pinned .steer").click()
@@ -221,14 +231,14 @@ def test_steer_name_export_and_redraw(browser, studio_url, tmp_path):  # ~15 s (
     name.send_keys("heel height", Keys.TAB)  # the name is saved when the field loses focus
     page.wait.until(lambda d: "is now “heel height”" in page.one("#status").text)
     page.slide('.direction[data-index="0"] .dir-slider', 1.5)
-    page.wait.until(lambda d: "heel height +1.5σ" in page.one("#steer-caption").text)
+    page.wait.until(lambda d: "heel height +1.5" in page.one("#steer-caption").text)
     page.all('.direction[data-index="2"] .dir-strip img')[0].click()  # a preview sets its slider: -2 sigma
-    page.wait.until(lambda d: "direction 3 -2σ" in page.one("#steer-caption").text)
+    page.wait.until(lambda d: "direction 3 -2" in page.one("#steer-caption").text)
     page.shot("steer_2_named_and_moved", "#steer-panel")
 
     page.one("#steer-pin").click()
     page.wait.until(lambda d: len(page.all("#pinned .design")) == 2)
-    assert "heel height +1.5σ, direction 3 -2σ" in page.texts("#pinned .design")[1]
+    assert "heel height +1.5, direction 3 -2" in page.texts("#pinned .design figcaption")[1]
     page.shot("steer_3_pinned")
     page.one("#zip").click()
     with zipfile.ZipFile(page.downloaded("designs.zip")) as archive:
@@ -253,7 +263,7 @@ def test_steer_name_export_and_redraw(browser, studio_url, tmp_path):  # ~15 s (
     page.all("#pinned .design")[1].find_element(By.CLASS_NAME, "png").click()
     assert np.array_equal(
         np.asarray(Image.open(page.downloaded("pin_1_steered.png"))),
-        np.asarray(Image.open(tmp_path / "set" / "design_001.png")),
+        np.asarray(Image.open(tmp_path / "set" / "pin_1_steered.png")),
     )
 
 
@@ -276,10 +286,10 @@ def test_truncation_trades_variety_for_typical_designs(browser, studio_url, tmp_
             image_of(s) for s in page.js("return [...document.querySelectorAll('#page img')].map(i => i.src)")
         ]
         spread[psi] = np.std(np.stack(images).astype(float), axis=0).mean()
-    assert all("ψ 0.5" not in c for c in page.texts("#page .design"))  # psi 1 is not shown
+    assert all("variety" not in c for c in page.texts("#page .design"))  # variety 1 is not shown
     assert spread["0.5"] < spread["1.0"]
     page.slide("#psi", "0.5")
-    page.wait.until(lambda d: all("ψ 0.5" in c for c in page.texts("#page .design")))
+    page.wait.until(lambda d: all("variety 0.5" in c for c in page.texts("#page .design")))
     generate(
         parse(
             [
@@ -305,7 +315,7 @@ def test_start_from_a_photo_then_vary_it(browser, studio_url, shoes, tmp_path): 
     page.wait.until(lambda d: page.one("#photo-progress").is_displayed())
     page.wait.until(lambda d: "Pinned as “photo 1”" in page.one("#photo-status").text)
     assert page.one("#photo-target").get_attribute("src").startswith("data:image/png")
-    assert page.texts("#pinned .design figcaption")[0].startswith("photo 1")
+    assert page.js("return document.querySelector('#pinned .pin-name').value") == "photo 1"
     page.shot("photo_1_found")
     page.all("#pinned .design")[0].find_element(By.CLASS_NAME, "vary").click()
     page.wait.until(lambda d: len(page.all("#variations .design")) == 8)
@@ -343,10 +353,10 @@ def test_nearest_training_images_of_a_pin(browser, folder_url, studio_url, tmp_p
     assert page.js("return document.querySelector('#nearest .query img').src") == page.js(
         "return pins[0].src"
     )
-    status = page.one("#nearest-status").text
-    assert status.startswith("pin 1: ") and "self-supervised encoder selfsup-" in status
+    status, details = page.one("#nearest-status").text, page.one("#nearest-status").get_attribute("title")
+    assert status.startswith("pin 1: ") and "selfsup" not in status
     assert "new real photos (the 37 held-out images, never trained on) are typically" in status
-    assert "training images indexed in" in status
+    assert "self-supervised encoder selfsup-" in details and "training photos indexed in" in details
     page.shot("nearest_1_shoes", "#nearest")
 
     page = Page(browser, studio_url[0], tmp_path)  # synthetic data, FID off: no encoder was ever cached
@@ -359,3 +369,120 @@ def test_nearest_training_images_of_a_pin(browser, folder_url, studio_url, tmp_p
     )
     assert page.all("#nearest .neighbour") == []
     page.shot("nearest_2_no_encoder", "#nearest-status")
+
+
+def visible_text(page) -> str:
+    return page.js("return document.body.innerText")
+
+
+def test_first_visit_words_and_the_how_to_use(browser, studio_url, tmp_path):  # ~5 s
+    page = Page(browser, studio_url[0], tmp_path, first_visit=True)
+    assert page.one("#help").is_displayed() and "How to use the studio" in page.one("#help").text
+    page.shot("words_1_first_visit")
+    text = visible_text(page)
+    for words in ("Variety", "Style directions", "Similar training photos", "Start from a photo"):
+        assert words in text, words
+    for jargon in ("ψ", "σ", "GANSpace", "gaussian", "latent", "selfsup", "principal"):
+        assert jargon not in text, jargon  # in the tooltips only
+    tips = " ".join(page.js("return [...document.querySelectorAll('[title]')].map(e => e.title)"))
+    for term in ("truncation ψ", "0 draws that one average design", "principal directions", "GANSpace"):
+        assert term in tips, term
+    assert "nearest training images" in tips and "gaussian prior, 100-d latent" in tips
+    page.slide("#psi", 0)
+    page.wait.until(lambda d: "every tile is the model's one average design" in page.one("#psi-note").text)
+    page.one("#help-close").click()
+    assert not page.one("#help").is_displayed()
+    browser.refresh()
+    page.wait.until(lambda d: len(page.all("#page .design")) == 16)
+    assert not page.one("#help").is_displayed()  # once is enough; "How to use" brings it back
+    assert page.one("#psi-value").text == "0.00"  # the page's settings are kept too
+    page.one("#help-open").click()
+    assert page.one("#help").is_displayed()
+
+
+def test_pins_survive_a_reload_until_cleared_and_a_long_strip_scrolls_alone(browser, studio_url, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    url, ckpt = studio_url
+    page = Page(browser, url, tmp_path)  # ~15 s
+    for i in (1, 4, 6):
+        page.all("#page .design")[i].click()
+    page.wait.until(lambda d: len(page.all("#pinned .design")) == 3)
+    page.all("#page .design")[6].click()  # a pinned design, clicked again, is unpinned: no border left
+    page.wait.until(lambda d: len(page.all("#pinned .design")) == 2)
+    assert page.js(
+        "return [...document.querySelectorAll('#page .design')].map(f => f.classList.contains('pinned'))"
+    ) == [i in (1, 4) for i in range(16)]
+    page.one("#pinned .pin-name").send_keys(Keys.CONTROL, "a")  # clear() would fire a change first
+    page.one("#pinned .pin-name").send_keys("red boot", Keys.TAB)
+    page.wait.until(lambda d: page.js("return pins[0].name") == "red boot")
+    seed = page.one("#seed")
+    seed.clear()
+    seed.send_keys("7")
+    page.one("#draw").click()
+    page.wait.until(lambda d: all("seed 7" in c for c in page.texts("#page .design")))
+    steps = page.one("#steps")
+    steps.clear()
+    steps.send_keys("32")
+    page.one("#interpolate").click()
+    page.wait.until(lambda d: len(page.all("#interpolation .design")) == 32)
+    layout = page.js(
+        "const box = (id) => document.getElementById(id).getBoundingClientRect();"
+        "const strip = document.getElementById('interpolation');"
+        "return {page: document.documentElement.scrollWidth, window: innerWidth, drop: box('drop').right,"
+        " pinned: box('pinned').right, strip: strip.scrollWidth, shown: strip.clientWidth};"
+    )
+    assert layout["page"] <= layout["window"] and max(layout["drop"], layout["pinned"]) <= layout["window"]
+    assert layout["strip"] > 3 * layout["shown"]  # 32 designs in their own scrolling box
+    page.shot("reload_1_interpolation_32", "#interpolation")
+    before = page.js("return pins.map(p => [p.name, p.src])")
+
+    browser.get(url.split("?")[0])  # a reload, without the token: the cookie carries it
+    page.wait.until(
+        lambda d: len(page.all("#pinned .design")) == 2 and "drawn in" in page.one("#status").text
+    )
+    assert page.js("return pins.map(p => [p.name, p.src])") == before
+    assert (
+        page.one("#seed").get_attribute("value") == "7" and page.one("#steps").get_attribute("value") == "32"
+    )
+    page.wait.until(lambda d: "style directions ready" in page.one("#dir-status").text)  # not "found in 5 s"
+    page.shot("reload_2_kept")
+    page.all("#pinned .design")[0].find_element(By.CLASS_NAME, "png4").click()
+    big = Image.open(page.downloaded("red_boot_4x.png"))
+    [again] = generate(parse([f"ckpt_path={ckpt}", f"latents={big.filename}", f"out_dir={tmp_path / 'g'}"]))
+    small = Image.open(again)
+    assert big.size == (4 * small.width, 4 * small.height)
+    lanczos = small.resize(big.size, Image.Resampling.LANCZOS)
+    assert np.array_equal(np.asarray(big), np.asarray(lanczos))
+    page.one("#zip").click()
+    with zipfile.ZipFile(page.downloaded("designs.zip")) as archive:
+        assert sorted(archive.namelist()) == ["latents.json", "pin_2.png", "red_boot.png"]
+
+    page.one("#clear").click()
+    browser.switch_to.alert.accept()
+    page.wait.until(lambda d: len(page.all("#pinned .design")) == 0)
+    browser.refresh()
+    page.wait.until(lambda d: "drawn in" in page.one("#status").text)
+    assert page.all("#pinned .design") == [] and page.one("#pin-count").text == "0"
+
+
+def test_a_photo_unlike_the_models_designs_is_pinned_with_a_warning(browser, studio_url, faces, tmp_path):
+    url, _ = studio_url
+    page = Page(browser, url, tmp_path)  # ~20 s: two searches, and the model's own designs searched once
+    page.all("#page .design")[2].click()
+    page.wait.until(lambda d: len(page.all("#pinned .design")) == 1)
+    page.one("#pinned .png").click()
+    page.one("#photo").send_keys(str(page.downloaded("pin_1.png")))  # a design the model made itself
+    page.wait.until(lambda d: "Pinned as “photo 1”" in page.one("#photo-status").text)
+    assert (
+        "match (distance" in page.one("#photo-status").text and not page.one("#photo-warning").is_displayed()
+    )
+    face = sorted(faces.glob("*.jpg"))[0]
+    page.one("#photo").send_keys(str(face))
+    page.wait.until(lambda d: "Pinned as “photo 2”" in page.one("#photo-status").text)
+    warning = page.one("#photo-warning")
+    assert warning.is_displayed() and warning.text.startswith("Far from anything this model makes")
+    assert page.js("return pins.map(p => Boolean(p.far))") == [False, False, True]
+    assert "far" in page.all("#pinned .design")[2].get_attribute("class")
+    page.shot("photo_5_far_warning", "#drop")
