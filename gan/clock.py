@@ -19,6 +19,16 @@ def duration(seconds: float) -> str:
     )
 
 
+def say(text: str) -> None:
+    """A line for the user, on stdout without a log prefix, and in the run's log file too (Hydra's
+    `<task>.log`): a nohup or SLURM user reading the file sees what the screen showed."""
+    print(text, flush=True)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler) and handler.stream is not None:
+            handler.stream.write(text + "\n")
+            handler.flush()
+
+
 class Ticker:
     """Call with the number of steps done; a line at most every `every` seconds, none after the last step."""
 

@@ -1,6 +1,7 @@
 """The block a finished run prints last: how long it trained, how good it got in which feature space, where
 its files are, and the next commands with those paths."""
 
+import shlex
 from pathlib import Path
 
 from gan.callbacks.checkpoint import Checkpoint
@@ -13,7 +14,18 @@ def first(callbacks, kind):
     return next((c for c in callbacks if isinstance(c, kind)), None)
 
 
-def end_block(trainer, module, total_seconds: float, segments: int) -> list[str]:
+def train_on(run_dir: str) -> str | None:
+    """The command that goes on training this run (the same overrides, this run dir, ckpt_path=auto)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    kept = [o for o in HydraConfig.get().overrides.task if not o.startswith(("hydra.run.dir=", "ckpt_path="))]
+    words = ["uv run python train.py", *map(shlex.quote, kept), f"hydra.run.dir={shlex.quote(run_dir)}"]
+    return " ".join(words) + " ckpt_path=auto"
+
+
+def end_block(trainer, module, total_seconds: float, segments: int, run_dir: str | None = None) -> list[str]:
     iteration = getattr(module, "iteration", 0)
     spent = duration(total_seconds) + (f" over {segments} segments" if segments > 1 else "")
     lines = [f"Trained {iteration:,} iterations in {spent}."]
@@ -22,9 +34,19 @@ def end_block(trainer, module, total_seconds: float, segments: int) -> list[str]
         best_at, best = min(fid.history, key=lambda h: h[1])
         space = getattr(fid.feature, "name", type(fid.feature).__name__)
         last = fid.history[-1][1]
-        lines.append(
-            f"Best val/fid {best:.4g} at iteration {best_at:,} (features: {space}); last {last:.4g}."
+        metrics = trainer.callback_metrics
+        quality = (
+            f"; precision {float(metrics['val/precision']):.2f}, recall {float(metrics['val/recall']):.2f}"
+            if "val/recall" in metrics
+            else ""
         )
+        if len(fid.history) > 1:
+            best_line = (
+                f"Best val/fid {best:.4g} at iteration {best_at:,} (features: {space}); last {last:.4g}"
+            )
+            lines.append(best_line + quality + ".")
+        else:
+            lines.append(f"val/fid {last:.4g} at iteration {best_at:,} (features: {space}){quality}.")
     checkpoint = first(trainer.callbacks, Checkpoint)
     saved = [p for p in (checkpoint.best_path, checkpoint.last_path) if p.is_file()] if checkpoint else []
     if saved:
@@ -39,6 +61,12 @@ def end_block(trainer, module, total_seconds: float, segments: int) -> list[str]
         ckpt = saved[0]
         lines.append(f"Next: uv run python -m gan.generate ckpt_path={ckpt} num_images=64")
         lines.append(f"      uv run python -m gan.studio ckpt_path={ckpt}")
+        if run_dir and (more := train_on(run_dir)):
+            lines.append(f"      {more}  # train on: raise trainer.max_time or max_iterations")
+    if run_dir:
+        kept = [n for n in ("summary.json", "loss_curves.png", "train.log") if (Path(run_dir) / n).is_file()]
+        if kept:
+            lines.append(f"Logs: {', '.join(kept)} in {run_dir}")
     return lines
 
 

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan.build import build_datamodule, build_module, build_trainer, git_commit, resolve_ckpt_path
 from gan.callbacks.fid import FID
 from gan.callbacks.interrupt import SaveOnSignal, StoppedBySignal
+from gan.clock import say
 from gan.ending import end_block, no_checkpoint, worker_died
 from gan.errors import ConfigError
 from gan.guard import DivergenceError
@@ -126,7 +127,7 @@ def fit(cfg: DictConfig) -> float | None:
         if isinstance(callback, SaveOnSignal):
             callback.summary = summary
     if trainer.is_global_zero:
-        print(f"Run directory: {output_dir(cfg)}", flush=True)
+        say(f"Run directory: {output_dir(cfg)}")
     hparams = OmegaConf.to_container(cfg, resolve=True)
     hparams["git_commit"] = git_commit()
     for logger in trainer.loggers:
@@ -153,7 +154,7 @@ def fit(cfg: DictConfig) -> float | None:
         if trainer.is_global_zero:
             summary.write(status, trainer, module)
     if trainer.is_global_zero:
-        print("\n".join(end_block(trainer, module, summary.total_seconds, summary.segments)), flush=True)
+        say("\n".join(end_block(trainer, module, summary.total_seconds, summary.segments, output_dir(cfg))))
     if missing:
         log.error(missing)
         raise SystemExit(1)

@@ -38,6 +38,7 @@ def test_a_finished_run_ends_with_its_best_fid_files_and_next_commands(tmp_path,
     )
     assert block[4] == f"Next: uv run python -m gan.generate ckpt_path={ckpts / 'best.ckpt'} num_images=64"
     assert block[5] == f"      uv run python -m gan.studio ckpt_path={ckpts / 'best.ckpt'}"
+    assert block[-1] == f"Logs: summary.json, loss_curves.png in {tmp_path}"  # train.log: Hydra's, not here
 
 
 def test_summary_counts_the_wall_time_of_every_segment(tmp_path, capsys):

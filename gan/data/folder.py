@@ -103,12 +103,15 @@ class ImageFolderDataModule(GANDataModule):
             self._held_out_set = Subset(dataset, held)
             dataset = Subset(dataset, [k for k in range(len(kept)) if k not in chosen])
         log.info(
-            "%s: %d images from %s (%s)%s",
+            "%s: %d images from %s, trained at %d px (%s)%s",
             type(self).__name__,
             len(kept),
             self.root,
+            self.image_size,
             "cache hit" if self.cache_hit else "decoded",
-            f"; {len(held)} held out of training (data.held_out={self.held_out})" if held else "",
+            f"; {len(held)} held out of training (data.held_out={self.held_out}, by a hash of each file name)"
+            if held
+            else "",
         )
         return dataset
 

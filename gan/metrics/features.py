@@ -59,7 +59,8 @@ def inception(weights_path: str | None = None, features: str = "2048") -> nn.Mod
             feature_extractor_weights_path=weights_path or fetched_weights(),
         )
     except Exception as err:  # offline: the weights cannot be downloaded
-        _missing["why"] = f"download failed: {getattr(err, 'reason', err)}"
+        reason = getattr(err, "reason", err)  # URLError: the OSError under it
+        _missing["why"] = f"download failed: {getattr(reason, 'strerror', None) or reason}"
         return None
     net.num_features = 2048 if features == "2048" else 1008
     net.name = f"inception-{features}"
