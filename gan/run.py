@@ -30,8 +30,9 @@ def output_dir(cfg: DictConfig) -> str:
 
 
 class DropNoise(logging.Filter):
-    """Lightning lines a user can do nothing about: its advert for a cloud logger, GPU/TPU/HPU status on
-    machines that have none, and its note that our own summary callback replaces its table."""
+    """Lightning lines a user can do nothing about or that say again what ours say: its advert for a cloud
+    logger, GPU/TPU/HPU status on machines that have none, its note that our own summary callback replaces its
+    table, bf16 AMP (gan.perf's line), the time limit (the end block)."""
 
     NOISE = (
         "💡 Tip:",
@@ -39,6 +40,8 @@ class DropNoise(logging.Filter):
         "TPU available: False",
         "HPU available: False",
         "Trainer already configured with model summary callbacks",
+        "Using bfloat16 Automatic Mixed Precision",  # gan.perf says which precision, and why
+        "Time limit reached.",  # its elapsed time includes the final FID's set-aside: the end block says it
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
