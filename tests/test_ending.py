@@ -147,3 +147,14 @@ def test_work_before_training_prints_its_progress_and_counts_against_max_time(ca
     fid.setup_seconds, fid.final_seconds = 30.0, lambda datamodule, module: 10.0  # the final FID: set aside
     fid.on_train_start(SimpleNamespace(callbacks=[timer], datamodule=None), SimpleNamespace(device="cpu"))
     assert timer.time_remaining() == pytest.approx(60, abs=1)
+
+
+def test_a_run_stopped_by_max_time_says_so_in_its_end_block(tmp_path, capsys, caplog):
+    cfg = smoke("trainer.limit_train_batches=1.0", "trainer.max_epochs=-1", "trainer.max_time=00:00:00:02",
+                output_dir=tmp_path)  # fmt: skip
+    train(cfg)
+    out = capsys.readouterr().out
+    assert ", when trainer.max_time (2 s) was reached." in out
+    assert (
+        "Time limit reached" not in out + caplog.text
+    )  # Lightning's, with the set-aside in its elapsed time
