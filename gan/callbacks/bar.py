@@ -76,3 +76,9 @@ class IterationBar(RichProgressBar):
         self.on_train_epoch_start(trainer, module)
         self._update(self.train_progress_bar_id, module.iteration)
         self._update_metrics(trainer, module)
+
+    def on_train_end(self, trainer, module) -> None:
+        """The bar's last frame stays on screen and what the end prints goes below it, not onto its line."""
+        if not self.is_disabled:
+            self._update(self.train_progress_bar_id, module.iteration)
+        self._stop_progress()
