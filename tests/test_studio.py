@@ -221,3 +221,28 @@ def test_bad_checkpoint_fails_before_the_server_starts(tmp_path):
         assert run.returncode == 2 and "Studio for" not in run.stdout
         assert run.stderr.strip().splitlines() == [run.stderr.strip().splitlines()[-1]]  # one line
         assert f"ckpt_path={path}" in run.stderr
+
+
+def test_zip_names_files_after_pins_and_a_4x_png_is_lanczos(studio):
+    designs = studio.page(seed=4, count=4)["designs"]
+    named = [{**designs[0], "name": "photo 1"}, {**designs[1], "name": "Photo 1"}, designs[2], designs[3]]
+    named[3]["name"] = "../../etc/passwd"
+    with zipfile.ZipFile(io.BytesIO(studio.zip(named))) as archive:
+        latents = json.loads(archive.read("latents.json"))
+        assert archive.namelist() == [
+            "photo_1.png",
+            "Photo_1_2.png",
+            "design_002.png",
+            "etc_passwd.png",
+            "latents.json",
+        ]
+        exact = pixels(archive.read("photo_1.png"))
+    assert [d.get("title") for d in latents["designs"]] == ["photo 1", "Photo 1", None, "../../etc/passwd"]
+    big = Image.open(io.BytesIO(studio.png(named[0], 4)))
+    assert (
+        big.size == (128, 128) and json.loads(big.text["gan-design"])["upscaled"]["resampling"] == "Lanczos"
+    )
+    lanczos = Image.fromarray(exact).resize((128, 128), Image.Resampling.LANCZOS)
+    assert np.array_equal(np.asarray(big), np.asarray(lanczos))
+    with pytest.raises(BadRequest, match="a PNG is downloaded at 1x or 4x the model's size"):
+        studio.png(named[0], 2)
