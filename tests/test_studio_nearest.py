@@ -84,9 +84,10 @@ def test_six_sorted_neighbours_and_the_reference_over_http(folder_ckpt):
 
 
 def test_no_cached_encoder_is_a_sentence_until_build_encoder_trains_one(folder_ckpt, tmp_path):
-    def elsewhere(config):  # the run's FID used Inception: no encoder in this (empty) cache
+    def elsewhere(config):  # FID used Inception, selfsup offline: no encoder in this (empty) cache
         config["callbacks"]["fid"]["cache_dir"] = str(tmp_path / "cache" / "fid")
         config["callbacks"]["fid"]["feature"]["name"] = "inception"
+        config["callbacks"]["fid"]["folder_feature"] = "selfsup"
 
     path = with_config(folder_ckpt, tmp_path, elsewhere)
     studio, design = Studio(path), {"z": [0.0] * 100}
@@ -141,3 +142,21 @@ def test_verdict_reads_the_distance_against_the_reference(distance, share, words
     index = Index(None, torch.zeros(0), torch.zeros(0), torch.arange(1, 101).double() / 100, True, 0.0)
     found, text = index.verdict(distance)  # reference: 0.01, 0.02, ..., 1.00
     assert found == pytest.approx(share) and words in text
+
+
+def test_a_run_whose_folder_space_is_mobilenet_finds_its_training_images_in_it(folder_ckpt, tmp_path):
+    """Since 2026-12-06 a folder run's offline FID space is MobileNetV2: nothing is trained or cached for the
+    studio either (the checkpoint's config is changed to what a default run saves)."""
+
+    def default_run(config):
+        config["callbacks"]["fid"]["feature"]["name"] = "inception"
+        config["callbacks"]["fid"]["folder_feature"] = "mobilenet"
+
+    studio = Studio(with_config(folder_ckpt, tmp_path, default_run))
+    images, _ = training_images(training_data(studio.config))
+    studio.generator = Shows(images[17].float() / 127.5 - 1)
+    found = studio.nearest({"z": [0.0] * studio.latent_dim})
+    distances = [n["distance"] for n in found["images"]]
+    assert found["images"][0]["index"] == 17 and distances[0] < 1e-3 * distances[1]
+    assert "ImageNet's MobileNetV2 (1280-d features, pretrained" in found["space"]
+    assert found["reference"]["kind"] == "held_out" and "likely a copy" in found["verdict"]

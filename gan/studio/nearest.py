@@ -1,5 +1,7 @@
-"""Is this design a copy? Its nearest training images in the self-supervised encoder's feature space
-(gan/metrics/selfsup.py: the space of `val/fid` and `val/copying` on image folders), with a reference a
+"""Is this design a copy? Its nearest training images in the run's offline folder space (ImageNet's
+MobileNetV2 by default, gan/metrics/judges.py; or the self-supervised encoder, gan/metrics/selfsup.py, for
+runs that asked for it, ran before 2026-12-06 or had FID off: the space of `val/fid` and `val/copying` on
+image folders offline), with a reference a
 designer can read: how far new real photos (the held-out images of `data.held_out`, never trained on) are
 from their own nearest training image.
 
@@ -19,6 +21,7 @@ from omegaconf import OmegaConf
 
 from gan.data.device import materialize
 from gan.errors import ConfigError, instantiate
+from gan.metrics.judges import MobileNetJudge
 from gan.metrics.selfsup import SelfSupFeatures, selfsup_encoder
 from gan.pixels import as_rgb_uint8, from_uint8
 
@@ -35,6 +38,15 @@ class Unavailable(Exception):
 
 class NoEncoder(Unavailable):
     """No encoder in the cache for these images and settings (a request never trains one)."""
+
+
+def uses_mobilenet(config: dict) -> bool:
+    """The run's offline folder space is ImageNet's MobileNetV2 (`callbacks.fid.folder_feature`, the default
+    since 2026-12-06): pretrained, nothing to train or cache. Runs that asked for selfsup, runs from before
+    (no such key: their FID trained and cached the encoder) and runs with FID off keep the encoder."""
+    fid = (config.get("callbacks") or {}).get("fid") or {}
+    name = (fid.get("feature") or {}).get("name")
+    return fid.get("folder_feature") == "mobilenet" and name not in ("selfsup", "classifier")
 
 
 def encoder_settings(config: dict) -> tuple[Path, dict]:
@@ -94,7 +106,7 @@ def nearest(queries: torch.Tensor, points: torch.Tensor, k: int, skip: torch.Ten
 
 @dataclass
 class Index:
-    encoder: SelfSupFeatures
+    encoder: SelfSupFeatures | MobileNetJudge
     features: torch.Tensor  # [N, D] every training image's
     images: torch.Tensor  # [N, 3, H, W] uint8: what the page shows
     reference: torch.Tensor  # sorted: each reference image's distance to its nearest training image
@@ -103,6 +115,11 @@ class Index:
     files: list[str] | None = None  # each training image's file under data.root (folders)
 
     def space(self) -> str:
+        if isinstance(self.encoder, MobileNetJudge):
+            return (
+                f"ImageNet's MobileNetV2 ({self.encoder.num_features}-d features, pretrained, nothing "
+                "trained on these images: the space of val/fid and val/copying on image folders offline)"
+            )
         v = self.encoder.validation
         return (
             f"the self-supervised encoder {self.encoder.name} ({self.encoder.num_features}-d features, "
@@ -193,7 +210,11 @@ def build_index(config: dict, train: bool = False) -> Index:
         )
     cache, settings = encoder_settings(config)
     try:
-        encoder = selfsup_encoder(datamodule, cache, train=train, **settings)
+        encoder = (
+            MobileNetJudge()
+            if uses_mobilenet(config)
+            else selfsup_encoder(datamodule, cache, train=train, **settings)
+        )
     except (ConfigError, OSError, RuntimeError, KeyError) as err:
         raise Unavailable(f"The cached encoder in {cache}/selfsup could not be used ({err}).") from None
     if encoder is None:
