@@ -125,6 +125,20 @@ class Page:
             str(value),
         )
 
+    def draw(self, seed: int) -> None:
+        field = self.one("#seed")
+        field.clear()
+        field.send_keys(str(seed))
+        self.one("#draw").click()
+        self.wait.until(lambda d: all(f"seed {seed}" in c for c in self.texts("#page .design")))
+
+    def interpolate(self, steps: int) -> None:
+        field = self.one("#steps")
+        field.clear()
+        field.send_keys(str(steps))
+        self.one("#interpolate").click()
+        self.wait.until(lambda d: len(self.all("#interpolation .design")) == steps)
+
     def shot(self, name, at: str | None = None):
         """A screenshot of the window, scrolled to show `at` (a CSS selector) when given."""
         self.js(
@@ -158,11 +172,7 @@ def test_designer_walkthrough(browser, studio_url, tmp_path):  # ~15 s
 
     if page.js("return info.condition") == "label":
         Select(page.one("#class")).select_by_index(len(page.all("#class option")) - 1)
-    seed = page.one("#seed")
-    seed.clear()
-    seed.send_keys("42")
-    page.one("#draw").click()
-    page.wait.until(lambda d: all("seed 42" in c for c in page.texts("#page .design")))
+    page.draw(42)
     page.shot("2_class_page")
 
     page.all("#page .design")[0].click()
@@ -177,11 +187,7 @@ def test_designer_walkthrough(browser, studio_url, tmp_path):  # ~15 s
     page.wait.until(lambda d: len(page.all("#variations .design")) == 8)
     page.shot("4_variations", "#variations")
 
-    steps = page.one("#steps")
-    steps.clear()
-    steps.send_keys("6")
-    page.one("#interpolate").click()
-    page.wait.until(lambda d: len(page.all("#interpolation .design")) == 6)
+    page.interpolate(6)
     ends = page.js(
         "const f = document.querySelectorAll('#interpolation .design');"
         "return [f[0].design.z, f[f.length - 1].design.z, pins[0].z, pins[1].z];"
@@ -197,6 +203,7 @@ def test_designer_walkthrough(browser, studio_url, tmp_path):  # ~15 s
     page.one("#zip").click()
     assert page.downloaded("designs.zip").stat().st_size > 1000
 
+    seed = page.one("#seed")
     seed.clear()
     seed.send_keys("12abc")
     page.one("#draw").click()
@@ -417,16 +424,8 @@ def test_pins_survive_a_reload_until_cleared_and_a_long_strip_scrolls_alone(brow
     page.one("#pinned .pin-name").send_keys(Keys.CONTROL, "a")  # clear() would fire a change first
     page.one("#pinned .pin-name").send_keys("red boot", Keys.TAB)
     page.wait.until(lambda d: page.js("return pins[0].name") == "red boot")
-    seed = page.one("#seed")
-    seed.clear()
-    seed.send_keys("7")
-    page.one("#draw").click()
-    page.wait.until(lambda d: all("seed 7" in c for c in page.texts("#page .design")))
-    steps = page.one("#steps")
-    steps.clear()
-    steps.send_keys("32")
-    page.one("#interpolate").click()
-    page.wait.until(lambda d: len(page.all("#interpolation .design")) == 32)
+    page.draw(7)
+    page.interpolate(32)
     layout = page.js(
         "const box = (id) => document.getElementById(id).getBoundingClientRect();"
         "const strip = document.getElementById('interpolation');"
