@@ -19,6 +19,14 @@ def duration(seconds: float) -> str:
     )
 
 
+def time_budget(trainer):
+    """The Timer of a run with `trainer.max_time`; None when the run has no time limit."""
+    from lightning.pytorch.callbacks import Timer
+
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    return timer if timer is not None and timer._duration is not None else None
+
+
 def say(text: str) -> None:
     """A line for the user, on stdout without a log prefix, and in the run's log file too (Hydra's
     `<task>.log`): a nohup or SLURM user reading the file sees what the screen showed."""

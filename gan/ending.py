@@ -4,12 +4,10 @@ its files are, and the next commands with those paths."""
 import shlex
 from pathlib import Path
 
-from lightning.pytorch.callbacks import Timer
-
 from gan.callbacks.checkpoint import Checkpoint
 from gan.callbacks.fid import FID
 from gan.callbacks.samples import SampleGrid
-from gan.clock import duration
+from gan.clock import duration, time_budget
 
 
 def first(callbacks, kind):
@@ -30,8 +28,8 @@ def train_on(run_dir: str) -> str | None:
 def end_block(trainer, module, total_seconds: float, segments: int, run_dir: str | None = None) -> list[str]:
     iteration = getattr(module, "iteration", 0)
     spent = duration(total_seconds) + (f" over {segments} segments" if segments > 1 else "")
-    timer = first(trainer.callbacks, Timer)
-    if timer is not None and timer._duration is not None and timer.time_remaining() <= 0:
+    timer = time_budget(trainer)
+    if timer is not None and timer.time_remaining() <= 0:
         spent += f", when trainer.max_time ({duration(timer._duration)}) was reached"
     lines = [f"Trained {iteration:,} iterations in {spent}."]
     fid = first(trainer.callbacks, FID)

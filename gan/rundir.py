@@ -18,6 +18,11 @@ LOCK = ".run.lock"
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 
 
+def other_rank() -> bool:
+    """A DDP process other than rank 0: rank 0 owns the run directory."""
+    return any(os.environ.get(v, "0") != "0" for v in RANK_VARIABLES)
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -47,7 +52,7 @@ def save_record(run_dir: str | Path, cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    if not HydraConfig.initialized() or any(os.environ.get(v, "0") != "0" for v in RANK_VARIABLES):
+    if not HydraConfig.initialized() or other_rank():
         return
     hydra_cfg = HydraConfig.get()
     out = Path(run_dir) / ".hydra"
@@ -67,7 +72,7 @@ def discard_if_empty(run_dir: str | Path) -> None:
 @contextmanager
 def hold(run_dir: str | Path):
     """Hold `run_dir` for this process (rank 0 only; DDP's other ranks share the directory)."""
-    if any(os.environ.get(v, "0") != "0" for v in RANK_VARIABLES):
+    if other_rank():
         yield
         return
     lock = Path(run_dir) / LOCK

@@ -7,11 +7,12 @@ frame into the log."""
 import sys
 from datetime import timedelta
 
-from lightning.pytorch.callbacks import RichProgressBar, Timer
+from lightning.pytorch.callbacks import RichProgressBar
 from rich.progress import ProgressColumn
 from rich.text import Text
 
-from gan.callbacks.progress import planned_iterations
+from gan.callbacks.progress import LOSSES, planned_iterations
+from gan.clock import time_budget
 
 
 class TimeColumn(ProgressColumn):
@@ -45,13 +46,13 @@ class IterationBar(RichProgressBar):
         return super().is_enabled and terminal
 
     def time_left(self) -> float | None:
-        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        timer = time_budget(self.trainer)
         return timer.time_remaining() if timer is not None else None
 
     def get_metrics(self, trainer, module) -> dict:
         """d_loss, g_loss and the last val/fid, short (Lightning's adds the logger's version, v_num)."""
         metrics = trainer.callback_metrics
-        keys = (("train/d_loss", "d_loss"), ("train/g_loss", "g_loss"), ("val/fid", "val/fid"))
+        keys = (*LOSSES, ("val/fid", "val/fid"))
         return {name: f"{float(metrics[key]):.4g}" for key, name in keys if key in metrics}
 
     def configure_columns(self, trainer) -> list:

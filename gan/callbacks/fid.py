@@ -18,7 +18,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 from torch.utils.data import DataLoader
@@ -27,7 +26,7 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan.cadence import due
-from gan.clock import duration
+from gan.clock import duration, time_budget
 from gan.errors import ConfigError
 from gan.loggers import log_metrics
 from gan.metrics.classifier import ClassifierFeatures, domain_classifier
@@ -267,8 +266,8 @@ class FID(L.Callback):
     def on_train_start(self, trainer, module) -> None:
         """trainer.max_time covers the whole run: the time spent training the feature network (the encoder,
         the classifier) is counted, and the time the final FID will take is set aside."""
-        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
-        if timer is not None and self.enabled and timer._duration is not None:
+        timer = time_budget(trainer)
+        if timer is not None and self.enabled:
             self.final_estimate = self.final_seconds(trainer.datamodule, module)
             timer._offset += self.setup_seconds + self.final_estimate
         self.setup_seconds = 0.0

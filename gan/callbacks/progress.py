@@ -7,11 +7,10 @@ import sys
 import time
 
 import lightning as L
-from lightning.pytorch.callbacks import Timer
 
 from gan.callbacks.budget import IterationBudget
 from gan.callbacks.checkpoint import Checkpoint
-from gan.clock import duration, say
+from gan.clock import duration, say, time_budget
 
 
 def planned_iterations(trainer) -> int | None:
@@ -53,8 +52,7 @@ class ProgressLines(L.Callback):
         total = planned_iterations(trainer)
         parts = [f"iteration {iteration:,}" + (f"/{total:,}" if total else ""), f"{rate:.1f} it/s"]
         left = (total - iteration) / rate if total and rate > 0 else None
-        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
-        if timer is not None and timer.time_remaining() is not None:
+        if (timer := time_budget(trainer)) is not None:
             left = min(left, timer.time_remaining()) if left is not None else timer.time_remaining()
         if left is not None:
             parts.append(f"{duration(max(left, 0))} left")
