@@ -147,6 +147,12 @@ def test_work_before_training_prints_its_progress_and_counts_against_max_time(ca
     fid.setup_seconds, fid.final_seconds = 30.0, lambda datamodule, module: 10.0  # the final FID: set aside
     fid.on_train_start(SimpleNamespace(callbacks=[timer], datamodule=None), SimpleNamespace(device="cpu"))
     assert timer.time_remaining() == pytest.approx(60, abs=1)
+    fid.final_estimate = (
+        10.0  # as on_train_start left it; a checkpoint records the time spent, not the set-aside
+    )
+    saved = {"callbacks": {"Timer": timer.state_dict()}}
+    fid.on_save_checkpoint(None, None, saved)
+    assert saved["callbacks"]["Timer"]["time_elapsed"]["train"] == pytest.approx(30, abs=1)  # not set aside
 
 
 def test_a_run_stopped_by_max_time_says_so_in_its_end_block(tmp_path, capsys, caplog):

@@ -129,6 +129,7 @@ class FID(L.Callback):
         self.features: Reused | None = None  # self.feature, run once per batch for every metric
         self.setup_seconds = 0.0  # training the feature network: counted against max_time at train start
         self.final_estimate = 0.0  # seconds the final FID should take, when a time budget asked
+        self.spent: float | None = None  # max_time's seconds spent when training ended, for the last save
         self.copying: CopyingTest | None = None
         self._reference = None
 
@@ -272,6 +273,14 @@ class FID(L.Callback):
             timer._offset += self.setup_seconds + self.final_estimate
         self.setup_seconds = 0.0
 
+    def on_save_checkpoint(self, trainer, module, checkpoint: dict) -> None:
+        """The set-aside is this segment's, not time spent: a checkpoint records the time spent, so a resumed
+        or extended run counts as much as an uninterrupted one (its own final FID is set aside again)."""
+        timer = (checkpoint.get("callbacks") or {}).get("Timer")
+        if timer is not None and self.final_estimate:
+            elapsed = timer["time_elapsed"]["train"] - self.final_estimate
+            timer["time_elapsed"]["train"] = self.spent if self.spent is not None else elapsed
+
     @torch.no_grad()
     def final_seconds(self, datamodule, module) -> float:
         """An estimate of the final evaluation: G and the feature network timed on one small batch, times
@@ -293,6 +302,8 @@ class FID(L.Callback):
             self.evaluate(trainer, module)
 
     def on_train_end(self, trainer, module) -> None:
+        if (timer := time_budget(trainer)) is not None:  # the final FID's own time is not training's
+            self.spent = timer.time_elapsed() - self.final_estimate
         if self.enabled and (not self.history or self.history[-1][0] != module.iteration):
             if trainer.is_global_zero and self.final_estimate >= 5:  # not minutes of silence at the end
                 log.info("Final val/fid on %s samples (about %s)", f"{self.num_images:,}",
