@@ -22,8 +22,8 @@ def main(cfg: DictConfig) -> float | None:
     from gan.cli import unknown_key
     from gan.errors import ConfigError
     from gan.guard import DivergenceError
-    from gan.run import output_dir, sweeping, train
-    from gan.rundir import discard_if_empty, save_record
+    from gan.run.rundir import discard_if_empty, save_record
+    from gan.run.train import output_dir, sweeping, train
 
     try:
         return train(cfg)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
 from gan.build import build_module  # noqa: E402
-from gan.run import train  # noqa: E402
+from gan.run.train import train  # noqa: E402
 from tests.conftest import make_cfg  # noqa: E402
 
 R3GAN_LOSS = ["loss=rpgan", "trick=[r1,r2]", "trick.r1.gamma=0.05", "trick.r2.gamma=0.05"]

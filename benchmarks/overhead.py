@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
 from gan.build import build_module  # noqa: E402
-from gan.run import train  # noqa: E402
+from gan.run.train import train  # noqa: E402
 from tests.conftest import SHARED, make_cfg  # noqa: E402
 
 SPECS = {  # name: (overrides, batch)
@@ -304,13 +304,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, one repeat: checks the script runs")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--sections", default="overhead,fast,data,fid,memory,roofline", help="comma-separated subset"
-    )
+    parser.add_argument("--sections", default="overhead,fast,data,fid,memory", help="comma-separated subset")
     parser.add_argument(
         "--specs",
         default=",".join(SPECS),
-        help="models of the overhead table; the roofline takes dcgan32 and dcgan64 of them",
+        help="models of the overhead table",
     )
     parser.add_argument(
         "--overrides",
@@ -341,12 +339,6 @@ def main() -> None:
         fid_table(args.tiny)
     if "memory" in sections:
         peak_memory(args.tiny)
-    if "roofline" in sections:
-        from benchmarks import roofline
-
-        roofline.overhead.COMMON[:] = COMMON  # this script runs as __main__: the imported copy has its own
-        models = [spec for spec in args.specs.split(",") if spec in roofline.REAL]  # dcgan32, dcgan64
-        roofline.main(repeats, args.tiny, ["dcgan32"] if args.tiny else models)
 
 
 if __name__ == "__main__":

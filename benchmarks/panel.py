@@ -43,13 +43,21 @@ RECIPES = {
     "default": ["model=dcgan"],
     "small_data": ["experiment=small_data"],
     "sd_no_diffaugment": ["experiment=small_data", "trick=[ema]"],
+    "sd_lr2e4": ["experiment=small_data", "optim.generator.lr=2e-4"],
+    "sd_fp32": ["experiment=small_data", "perf=default"],
+    "modern": ["experiment=modern"],
 }
-LENGTHS = {"default": [1000, 2000, 3000]}  # others: 1.5x (perf=fast's measured speed-up)
+FP32 = {
+    "default",
+    "sd_fp32",
+    "modern",
+}  # the others run perf=fast: 1.5x the iterations (its measured speed-up)
+LENGTHS = [1000, 2000, 3000]
 OUT = ROOT / "logs" / "benchmarks" / "panel"
 
 
 def lengths(recipe: str, scale: float = 1.0) -> list[int]:
-    base = LENGTHS.get(recipe) or [int(n * 1.5) for n in LENGTHS["default"]]
+    base = LENGTHS if recipe in FP32 else [int(n * 1.5) for n in LENGTHS]
     return [max(2, int(n * scale)) for n in base]
 
 

@@ -2,8 +2,8 @@
 (the shoes folder) at batch 64 for a plain PyTorch loop, `perf=default`, `perf=fast` and each switch alone,
 against the FLOPs one iteration does and the machine's peak measured in the same process.
 
-    uv run python benchmarks/overhead.py --sections roofline             # about 25 minutes on 2 CPU cores
-    uv run python benchmarks/overhead.py --sections roofline --tiny      # seconds: a check that it runs
+    uv run python benchmarks/roofline.py             # about 25 minutes on 2 CPU cores
+    uv run python benchmarks/roofline.py --tiny      # seconds: a check that it runs
 
 FLOPs: torch.utils.flop_counter.FlopCounterMode over one eager fp32 iteration (D step: G forward, D forward
 on real and fake, backward; G step: D forward on the fake, backward into G): convolutions, transposed
@@ -14,8 +14,11 @@ Peak: for fp32 and bf16 the fastest of several probes (two matmuls; 1x1, 3x3, 4x
 convolutions, channels_last), each the best of five calls, in GFLOP/s.
 """
 
+import argparse
+import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
 from functools import partial
@@ -25,8 +28,11 @@ from unittest import mock
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks import overhead
-from tests.conftest import SHARED
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import overhead  # noqa: E402
+from benchmarks.machine import describe  # noqa: E402
+from tests.conftest import SHARED  # noqa: E402
 
 FASHION = "/usr/share/datasets/fashion-mnist"  # apt-get install dataset-fashion-mnist
 REAL = {  # spec: the real data it trains on (overhead.SPECS gives the model and the batch)
@@ -202,3 +208,22 @@ def main(repeats: int, tiny: bool, specs: list[str]) -> None:
     print(f"\nperf=fast on this machine: perf.precision=auto -> {fast_precision()}")
     for spec in specs:
         table(repeats, tiny, spec, peak)
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes, one repeat: checks the script runs")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--specs", default=",".join(REAL), help="comma-separated subset of " + ",".join(REAL))
+    parser.add_argument("--overrides", default="", help="space-separated overrides for every run")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    overhead.COMMON.extend(args.overrides.split())
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    print(f"Machine: {describe()}")
+    main(1 if args.tiny else args.repeats, args.tiny, ["dcgan32"] if args.tiny else args.specs.split(","))
+
+
+if __name__ == "__main__":
+    cli()

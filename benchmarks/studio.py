@@ -10,14 +10,16 @@ sending the request to having the whole JSON answer (latents and PNGs) in a clie
 "browser" is what the page itself reports in headless Chromium: request, answer, and every image decoded
 (only when Debian's chromium and chromium-driver are installed). A page draw is POST /api/page; a steered
 page is what moving one slider costs, POST /api/strips for a design with two steps (the design and the 8 x 5
-previews, 41 images). Directions: `gan.directions.compute` on the checkpoint's generator, in this process.
+previews, 41 images). Directions: `gan.studio.directions.compute` on the checkpoint's generator, in this
+process.
 
 Projection: each photo (the first `--photo-count` of the folder, sorted) is searched as the studio searches it
-(`gan.projection.project`, default settings), and compared with the nearest of `--random` random designs
+(`gan.studio.projection.project`, default settings), and compared with the nearest of `--random` random
+designs
 (seed 1), nearest under each distance separately, so the baseline is the best random design for every
 column. Distances: pixel RMSE in [0, 1]; D's features (what the search's loss uses, so it favours the
 search); features of a fixed random conv net not in the loss (random networks' features already track
-perceptual similarity far better than pixels, Zhang et al. 2018), both as gan.projection measures them.
+perceptual similarity far better than pixels, Zhang et al. 2018), both as gan.studio.projection measures them.
 """
 
 import argparse
@@ -182,8 +184,8 @@ def chromium():
 
 def direction_times(ckpt: Path, repeats: int) -> list[float]:
     from gan.checkpoint import load_checkpoint, load_generator
-    from gan.directions import compute
     from gan.studio.app import Studio
+    from gan.studio.directions import compute
 
     studio = Studio(str(ckpt))
     times = []
@@ -211,7 +213,7 @@ class RandomConv(torch.nn.Module):
         self.layers = torch.nn.ModuleList(layers).requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        from gan.projection import unit
+        from gan.studio.projection import unit
 
         out = []
         for conv in self.layers:
@@ -230,7 +232,7 @@ def distances(designs: torch.Tensor, photos: torch.Tensor, d_features, conv: Ran
     """[designs, photos] distances of every kind, as the search measures them (images in [-1, 1])."""
     pixel = (squared(designs, photos) / designs[0].numel()).sqrt() / 2  # RMSE in [0, 1] units
 
-    def features(a, b):  # gan.projection.feature_distance between every pair
+    def features(a, b):  # gan.studio.projection.feature_distance between every pair
         return torch.stack([squared(x, y) / x[0, 0].numel() for x, y in zip(a, b, strict=True)]).mean(0)
 
     d = features(d_features(designs, None), d_features(photos, None))
@@ -243,8 +245,8 @@ def projection_table(ckpt: Path, folder: Path, count: int, random: int) -> list[
     from gan.checkpoint import load_checkpoint, load_discriminator, load_generator
     from gan.data.images import list_images
     from gan.priors import sample_latent
-    from gan.projection import DFeatures, project
     from gan.studio.photo import prepare
+    from gan.studio.projection import DFeatures, project
 
     ckpt_data = load_checkpoint(ckpt)
     generator, discriminator = load_generator(ckpt_data).requires_grad_(False), load_discriminator(ckpt_data)
@@ -331,7 +333,9 @@ def main() -> None:
         ckpt = args.ckpt or make_checkpoint(Path(tmp) / "run")
         if "directions" in args.what:
             times = direction_times(ckpt, 2)
-            tables.append(f"Directions (gan.directions.compute): {', '.join(f'{t:.1f} s' for t in times)}")
+            tables.append(
+                f"Directions (gan.studio.directions.compute): {', '.join(f'{t:.1f} s' for t in times)}"
+            )
         if {"page", "steer"} & set(args.what):
             studio, url = start_studio(ckpt, args.port)
             try:

@@ -10,9 +10,9 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from gan.callbacks.budget import IterationBudget
-from gan.callbacks.io import SafeCheckpointIO
 from gan.data.base import GANDataModule
 from gan.errors import ConfigError, instantiate
+from gan.io import SafeCheckpointIO
 from gan.module import GANModule
 from gan.perf import precision
 

@@ -3,7 +3,8 @@
 A design travels as JSON, `{"z": [...], "label": 3 | null, "image": 0 | null, "psi": 1.0, "steps": [...]}`
 (`image`: index into the run's conditioning images, for FashionGen-style models). G draws
 `latent_of(design) = psi * z + sum of steps`: `psi` is the truncation (1: none), each step
-`{"direction": k, "sigma": s}` moves s standard deviations along principal direction k (gan/directions.py).
+`{"direction": k, "sigma": s}` moves s standard deviations along principal direction k
+(gan/studio/directions.py).
 `z` is the design as drawn (or found from a photo) and the steps are kept apart, so a file says what a
 designer did and stays editable; a design without `psi` and `steps` (every file before them) is its `z`.
 

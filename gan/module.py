@@ -27,7 +27,7 @@ from gan.guard import DivergenceError, DivergenceGuard
 from gan.loggers import log_metrics
 from gan.losses import GANLoss
 from gan.priors import sample_latent
-from gan.resume import apply_optimizer_settings, between_epochs, save_as_next_epoch
+from gan.run.resume import apply_optimizer_settings, between_epochs, save_as_next_epoch
 from gan.step import FeatureTaps, Seen, d_objective, g_objective
 from gan.tricks import Trick
 

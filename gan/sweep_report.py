@@ -12,7 +12,7 @@ import yaml
 
 from gan.cli import run_tool
 from gan.errors import ConfigError
-from gan.rundir import LOCK, holder
+from gan.run.rundir import LOCK, holder
 
 
 def read_jobs(sweep_dir: Path) -> list[dict]:

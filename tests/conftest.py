@@ -91,7 +91,7 @@ def fashion_mnist() -> Path:
 @pytest.fixture(scope="session")
 def studio_ckpt(tmp_path_factory) -> Path:
     """The studio tests' one checkpoint: a conditional DCGAN (3 classes, EMA, 32 px) after 2 iterations."""
-    from gan.run import train
+    from gan.run.train import train
 
     out = tmp_path_factory.mktemp("studio-cdcgan")
     train(smoke("model=cdcgan", "data.num_classes=3", "trick=ema", output_dir=out))
@@ -113,7 +113,7 @@ def small_folder(out: Path, source: Path, count: int) -> Path:
 def folder_ckpt(tmp_path_factory) -> Path:
     """A DCGAN on 160 shared shoes at 32 px (~20% held out), 2 iterations, whose FID used a self-supervised
     encoder of 20 steps: the checkpoint, its data and its cached encoder, as a designer's run leaves them."""
-    from gan.run import train
+    from gan.run.train import train
 
     shoes = require(SHARED / "shoes256", "shared Zappos shoes")
     out = tmp_path_factory.mktemp("folder-run")

@@ -30,6 +30,17 @@ def test_benchmark_runs_tiny(shoes):  # its data table reads the shared shoes (f
     assert "| dcgan64 | 4 |" in done.stdout and "| channels_last |" in done.stdout
     assert "D frozen in G step" in done.stdout
     assert not re.search(r"(^|[ (|])-\d[\d.]* ms", done.stdout)  # no negative times
+
+
+def test_roofline_runs_tiny():
+    done = subprocess.run(
+        [sys.executable, "benchmarks/roofline.py", "--tiny"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
     roofline = done.stdout[done.stdout.index("| probe (measured in this process) |") :]
     probes = re.findall(r"^\| (matmul|conv|transposed) .* (fp32|bf16) \| ([\d,.]+) \|$", roofline, re.M)
     assert len(probes) == 12

@@ -15,7 +15,7 @@ from gan.errors import ConfigError
 from gan.export import export
 from gan.generate import generate
 from gan.module import GANModule
-from gan.run import train
+from gan.run.train import train
 from gan.studio.app import Studio
 from tests.conftest import ROOT, make_cfg, smoke
 

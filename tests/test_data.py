@@ -12,7 +12,7 @@ from gan.build import build_datamodule, instantiate
 from gan.data.folder import ImageFolderDataModule, ZapposDataModule
 from gan.data.images import to_mode
 from gan.errors import ConfigError
-from gan.run import train
+from gan.run.train import train
 from tests.conftest import make_cfg, smoke
 
 

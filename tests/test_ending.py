@@ -1,4 +1,4 @@
-"""The end of a run (gan/ending.py): a block that names what the run reached and where its files are, the
+"""The end of a run (gan/run/ending.py): a block that names what the run reached and where its files are, the
 whole run's wall time over its segments, and a run that saved no checkpoint says so last and fails."""
 
 import json
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from gan.run import train
+from gan.run.train import train
 from tests.conftest import smoke
 
 FID = {
@@ -129,8 +129,8 @@ def test_work_before_training_prints_its_progress_and_counts_against_max_time(ca
     from lightning.pytorch.callbacks import Timer
 
     from gan.callbacks.fid import FID
-    from gan.clock import Ticker
     from gan.metrics.features import build
+    from gan.run.clock import Ticker
 
     tick = Ticker("Encoder, steps", 4, every=0)
     with caplog.at_level("INFO"):

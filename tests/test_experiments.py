@@ -2,7 +2,7 @@
 
 import pytest
 
-from gan.run import train
+from gan.run.train import train
 from tests.conftest import CONF, FASHION_MNIST, SHARED, make_cfg
 
 pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier

@@ -11,7 +11,7 @@ import torch
 from gan.checkpoint import load_checkpoint, load_generator
 from gan.errors import ConfigError
 from gan.export import export
-from gan.run import train
+from gan.run.train import train
 from tests.conftest import smoke
 
 TOLERANCE = 1e-5  # absolute, on images in [0, 1]: float rounding between runtimes, far below 1/255

@@ -16,7 +16,7 @@ from gan.generate import generate, parse
 from gan.metrics import features
 from gan.metrics.features import build
 from gan.pixels import as_rgb_uint8
-from gan.run import train
+from gan.run.train import train
 from tests.conftest import ROOT, make_cfg, smoke
 
 

@@ -8,8 +8,8 @@ import torch
 
 from gan.callbacks.health import Health, collapsed, d_wins, diversity, losses_frozen, near_copies, slope
 from gan.errors import ConfigError
-from gan.run import train
-from gan.validate import validate
+from gan.run.train import train
+from gan.run.validate import validate
 from tests.conftest import smoke
 
 

@@ -16,7 +16,7 @@ from gan.data.mnist import fit_to_size
 from gan.metrics.classifier import domain_classifier
 from gan.metrics.precision_recall import precision_recall
 from gan.pixels import as_rgb_uint8
-from gan.run import train
+from gan.run.train import train
 from tests.conftest import ROOT, make_cfg
 
 

@@ -12,10 +12,10 @@ from collections import Counter
 import pytest
 import torch
 
-from gan.callbacks.io import atomic_write
 from gan.errors import ConfigError
-from gan.run import train
-from gan.rundir import LOCK
+from gan.io import atomic_write
+from gan.run.rundir import LOCK
+from gan.run.train import train
 from tests.conftest import ROOT, smoke, unavailable
 
 

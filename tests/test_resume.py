@@ -264,7 +264,7 @@ def test_a_killed_loader_worker_ends_the_run_in_one_line_saying_how_to_resume(tm
 
 def test_bad_ckpt_path_fails_naming_it(tmp_path):
     from gan.errors import ConfigError
-    from gan.run import train
+    from gan.run.train import train
 
     with pytest.raises(ConfigError, match=f"ckpt_path={tmp_path}/nope.ckpt: no such checkpoint file"):
         train(smoke(f"ckpt_path={tmp_path}/nope.ckpt", output_dir=tmp_path))

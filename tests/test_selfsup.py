@@ -13,7 +13,7 @@ from gan.build import build_datamodule
 from gan.errors import ConfigError
 from gan.metrics.copying import CopyingTest
 from gan.metrics.selfsup import LADDER, Recipe, embed, fit_encoder, ladder, selfsup_encoder, training_images
-from gan.run import train
+from gan.run.train import train
 from tests.conftest import SHARED, make_cfg, require
 
 STEPS = 150  # a small encoder budget: ~10 s at 32 px on 2 cores

@@ -9,7 +9,7 @@ from PIL import Image
 from gan.build import build_module
 from gan.errors import ConfigError
 from gan.guard import DivergenceError
-from gan.run import train
+from gan.run.train import train
 from gan.tricks.base import Trick
 from tests.conftest import fit, smoke
 

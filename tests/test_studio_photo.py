@@ -14,8 +14,8 @@ from PIL import Image
 from torch import nn
 
 from gan.priors import sample_latent
-from gan.projection import Adam, Settings, onto_prior, project
 from gan.studio.app import BadRequest, Studio
+from gan.studio.projection import Adam, Settings, onto_prior, project
 from gan.studio.server import MAX_PHOTO_BODY
 from tests.test_studio import running, send
 

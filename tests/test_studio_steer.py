@@ -13,12 +13,12 @@ import torch
 from PIL import Image
 
 from gan.designs import latent_of, read_latents, render_one, truncate
-from gan.directions import activations, cache_path, compute, probe_layer
 from gan.errors import ConfigError
 from gan.generate import generate, parse
 from gan.models import dcgan, dcgan_upsample, mlp, r3gan, resnet
 from gan.priors import sample_latent
 from gan.studio.app import BadRequest, Studio
+from gan.studio.directions import activations, cache_path, compute, probe_layer
 from tests.test_studio import pixels
 
 

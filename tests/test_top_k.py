@@ -9,7 +9,7 @@ import torch
 from gan.build import build_module
 from gan.errors import ConfigError
 from gan.losses import NonSaturating, Targets
-from gan.run import train
+from gan.run.train import train
 from gan.step import g_objective
 from gan.tricks.top_k import TopK, top_k_fraction
 from tests.conftest import smoke

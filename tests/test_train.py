@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from gan.run import train
+from gan.run.train import train
 from tests.conftest import ROOT, smoke
 
 

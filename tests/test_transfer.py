@@ -7,8 +7,8 @@ import torch
 from gan.build import build_module
 from gan.checkpoint import load_checkpoint
 from gan.errors import ConfigError
-from gan.run import train
-from gan.transfer import transfer
+from gan.run.train import train
+from gan.run.transfer import transfer
 from tests.conftest import smoke
 
 SMALL = ["data.image_size=16", "model.generator.ngf=8", "model.discriminator.ndf=8"]

@@ -6,7 +6,7 @@ import torch
 from gan.build import build_module
 from gan.errors import ConfigError
 from gan.losses import Targets
-from gan.run import train
+from gan.run.train import train
 from gan.step import FeatureTaps, Seen
 from gan.tricks.d_freeze import DFreeze
 from gan.tricks.diffaugment import diff_augment

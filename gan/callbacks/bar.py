@@ -12,7 +12,7 @@ from rich.progress import ProgressColumn
 from rich.text import Text
 
 from gan.callbacks.progress import LOSSES, planned_iterations
-from gan.clock import time_budget
+from gan.run.clock import time_budget
 
 
 class TimeColumn(ProgressColumn):

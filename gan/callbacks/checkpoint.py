@@ -7,7 +7,7 @@
 - `checkpoints/best.ckpt`: whenever `best_metric` (the run's `optimized_metric`, `val/fid` by default)
   reaches a new best; only when that metric is logged (FID on).
 
-Both are full, resumable checkpoints, written atomically (gan/callbacks/io.py). Lightning's ModelCheckpoint
+Both are full, resumable checkpoints, written atomically (gan/io.py). Lightning's ModelCheckpoint
 is the base for what loggers expect of a checkpoint callback (W&B's `log_model` reads `best_model_path`);
 its step-counted triggers are replaced: Lightning counts optimizer steps, two or more per iteration.
 """

@@ -26,7 +26,6 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan.cadence import due
-from gan.clock import duration, time_budget
 from gan.errors import ConfigError
 from gan.loggers import log_metrics
 from gan.metrics.classifier import ClassifierFeatures, domain_classifier
@@ -36,6 +35,7 @@ from gan.metrics.judges import JUDGES, Judge, judge
 from gan.metrics.precision_recall import precision_recall
 from gan.metrics.selfsup import SelfSupFeatures, selfsup_encoder
 from gan.pixels import as_rgb_uint8
+from gan.run.clock import duration, time_budget
 
 log = logging.getLogger(__name__)
 REAL_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")

@@ -34,7 +34,7 @@ class SaveOnSignal(Checkpoint):
         self.received: int | None = None
         self.received_at = 0.0
         self.saved_at: int | None = None
-        self.summary = None  # gan.summary.Summary, set by gan.run: the second signal writes it
+        self.summary = None  # gan.run.summary.Summary, set by gan.run: the second signal writes it
         self._previous: dict = {}
 
     def on_train_start(self, trainer, module) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import lightning as L
 
-from gan.callbacks.io import non_essential
+from gan.io import non_essential
 
 
 class LossPlot(L.Callback):

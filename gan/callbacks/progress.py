@@ -10,7 +10,7 @@ import lightning as L
 
 from gan.callbacks.budget import IterationBudget
 from gan.callbacks.checkpoint import Checkpoint
-from gan.clock import duration, say, time_budget
+from gan.run.clock import duration, say, time_budget
 
 
 def planned_iterations(trainer) -> int | None:

@@ -10,7 +10,7 @@ from PIL import Image
 from torchvision.utils import make_grid, save_image
 
 from gan.cadence import due
-from gan.callbacks.io import non_essential
+from gan.io import non_essential
 from gan.loggers import log_image
 
 

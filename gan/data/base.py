@@ -11,7 +11,7 @@ from gan.data.device import DeviceBatches
 from gan.data.sampler import ResumableRandomSampler
 from gan.errors import ConfigError
 from gan.pixels import to_unit
-from gan.resume import between_epochs
+from gan.run.resume import between_epochs
 
 #: `data.pixel_range`: the value range of the images training sees
 PIXEL_RANGES = ([-1.0, 1.0], [0.0, 1.0])

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from gan.clock import Ticker
 from gan.data.device import materialize
 from gan.pixels import from_uint8
+from gan.run.clock import Ticker
 
 log = logging.getLogger(__name__)
 NUM_FEATURES = 128

@@ -38,9 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan.clock import Ticker
 from gan.data.device import materialize
 from gan.pixels import as_rgb_uint8
+from gan.run.clock import Ticker
 
 log = logging.getLogger(__name__)
 MAX_SIZE = 64  # larger images are seen at this size: the encoder's CPU budget

@@ -23,12 +23,12 @@ from PIL.PngImagePlugin import PngInfo
 from gan.checkpoint import has_ema, identity, load_checkpoint, load_discriminator, load_generator, model_name
 from gan.conditioning import condition_of
 from gan.designs import PNG_KEY, TRUNCATABLE, between, latent_of, neighbours, png_bytes, render_one
-from gan.directions import load_or_compute, save
 from gan.pixels import as_saved_pixels
 from gan.priors import sample_latent
-from gan.projection import Settings, project
+from gan.studio.directions import load_or_compute, save
 from gan.studio.nearest import NearestImages, Unavailable
 from gan.studio.photo import MAX_PHOTO_BYTES, MAX_SEARCH_STEPS, PhotoError, Search, decode_upload, prepare
+from gan.studio.projection import Settings, project
 
 MAX_COUNT, MAX_STEPS, MAX_SEED = 64, 32, 2**32 - 1
 MAX_SIGMA, MAX_NAME = 5.0, 40  # the page's sliders span +-3 sigma; a file may hold up to +-5

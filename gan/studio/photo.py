@@ -1,5 +1,5 @@
 """Start from a photo: an upload checked and prepared as the training images were, and the search for the
-nearest design running beside the server (gan/projection.py), which the page polls for progress.
+nearest design running beside the server (gan/studio/projection.py), which the page polls for progress.
 
 Bounds: a photo of at most MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS and MAX_DECODED_BYTES (read from its header,
 before decoding), in one of FORMATS, no more oblong than 2:1 (the folder

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from gan.callbacks.io import non_essential, write_text
+from gan.io import non_essential, write_text
 
 
 class Summary:

@@ -64,7 +64,7 @@ class SafeCheckpointIO(TorchCheckpointIO):
 
     def __init__(self):
         super().__init__()
-        self.failed: set[str] = set()  # paths whose latest write failed (gan.ending says so at the end)
+        self.failed: set[str] = set()  # paths whose latest write failed (gan.run.ending says so at the end)
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         if "://" in str(path):

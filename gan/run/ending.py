@@ -7,7 +7,7 @@ from pathlib import Path
 from gan.callbacks.checkpoint import Checkpoint
 from gan.callbacks.fid import FID
 from gan.callbacks.samples import SampleGrid
-from gan.clock import duration, time_budget
+from gan.run.clock import duration, time_budget
 
 
 def first(callbacks, kind):

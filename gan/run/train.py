@@ -11,16 +11,16 @@ from omegaconf import DictConfig, OmegaConf
 from gan.build import build_datamodule, build_module, build_trainer, git_commit, resolve_ckpt_path
 from gan.callbacks.fid import FID
 from gan.callbacks.interrupt import SaveOnSignal, StoppedBySignal
-from gan.clock import say
-from gan.ending import end_block, no_checkpoint, worker_died
 from gan.errors import ConfigError
 from gan.guard import DivergenceError
 from gan.loggers import finish_wandb
-from gan.resume import check_resume
-from gan.rundir import hold, save_record
-from gan.summary import Summary
-from gan.transfer import transfer
-from gan.validate import validate
+from gan.run.clock import say
+from gan.run.ending import end_block, no_checkpoint, worker_died
+from gan.run.resume import check_resume
+from gan.run.rundir import hold, save_record
+from gan.run.summary import Summary
+from gan.run.transfer import transfer
+from gan.run.validate import validate
 
 log = logging.getLogger(__name__)
 
