@@ -167,9 +167,9 @@ class GANModule(L.LightningModule):
 
     # ---- training -----------------------------------------------------------------------------------
 
-    def _d_view(self, x: torch.Tensor) -> torch.Tensor:
+    def _d_view(self, x: torch.Tensor, which: str) -> torch.Tensor:
         for trick in self.tricks.values():
-            x = trick.d_input(x)
+            x = trick.d_input(x, which)
         return x
 
     def _after_step(self, which: str, loss: torch.Tensor) -> None:
@@ -209,10 +209,11 @@ class GANModule(L.LightningModule):
         g_cond = condition_input(self.condition, labels, real)
         d_cond = condition_input(condition_of(self.discriminator), labels, real)
 
-        # One G forward and one view of each batch serve both steps (the fake view detached for D).
+        # One G forward and one view of each batch serve both steps (the fake view detached for D). G's
+        # batch is viewed first: a trick may use it when it transforms the real one (APA).
         with torch.set_grad_enabled(step_g):
-            fake_seen = self._d_view(self.generator(self.sample_latent(real.shape[0]), g_cond))
-        seen = Seen(self._d_view(real), fake_seen, d_cond, self.discriminator, self.taps)
+            fake_seen = self._d_view(self.generator(self.sample_latent(real.shape[0]), g_cond), "fake")
+        seen = Seen(self._d_view(real, "real"), fake_seen, d_cond, self.discriminator, self.taps)
         row = {}
 
         # ---- D step ----

@@ -1,9 +1,10 @@
 """One iteration's maths, apart from the optimizer plumbing in `GANModule`.
 
-Each iteration turns the real batch and G's batch into what D sees, once (`Trick.d_input`: instance noise,
-DiffAugment, in list order). Those very tensors go to D's loss, to every penalty and to G's loss:
+Each iteration turns G's batch, then the real batch, into what D sees, once (`Trick.d_input(x, which)`:
+instance noise, DiffAugment, APA, in list order). Those very tensors go to D's loss, to every penalty and to
+G's loss:
 
-    seen = Seen(real=view(real), fake=view(G(z)), ...)     # built once per iteration
+    fake = view(G(z), "fake"); seen = Seen(real=view(real, "real"), fake=fake, ...)   # once per iteration
     D step: d_objective(loss, tricks, seen.for_d())        # fakes detached; D runs once per tensor
     G step: g_objective(loss, tricks, seen.for_g())        # a fresh cache: logits from the updated D
 

@@ -148,7 +148,7 @@ class PoisonAt(Trick):
         if iteration == self.at:
             self.before = [p.detach().clone() for p in self._nets.parameters()]
 
-    def d_input(self, x):
+    def d_input(self, x, which):
         return x * float("nan") if self.iteration == self.at else x
 
 

@@ -52,10 +52,10 @@ def test_instance_noise_sigma_schedule():
     assert [noise_sigma(i, 0.1, 1000) for i in (0, 500, 1000, 2000)] == [0.1, 0.05, 0.0, 0.0]  # S3: annealed
     trick = InstanceNoise(sigma=0.5, anneal_iterations=0)
     x = torch.zeros(200_000)
-    assert abs(trick.d_input(x).std().item() - 0.5) < 0.01
+    assert abs(trick.d_input(x, "real").std().item() - 0.5) < 0.01
     trick = InstanceNoise(sigma=0.5, anneal_iterations=10)
     trick.begin_iteration(10)
-    assert torch.equal(trick.d_input(x), x) and trick.metrics()["sigma"] == 0.0
+    assert torch.equal(trick.d_input(x, "fake"), x) and trick.metrics()["sigma"] == 0.0
 
 
 def test_d_freeze_fraction_on_scripted_losses():

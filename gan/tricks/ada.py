@@ -239,7 +239,7 @@ class ADA(Trick):
             )
         self.rt_kind = RT_KIND[loss.name]
 
-    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+    def d_input(self, x: torch.Tensor, which: str) -> torch.Tensor:
         return augment(x, self.p, self.pipeline)
 
     def real_verdict(self, seen) -> torch.Tensor:

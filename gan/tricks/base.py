@@ -10,8 +10,12 @@ per iteration); `seen` is gan.step.Seen, the batch exactly as D sees it:
     begin_iteration(i)          once per batch, before anything else, `self.iteration`
     sample_latent(z)            the noise G receives
     should_step_d() / should_step_g()   whether that network updates this iteration
-    d_input(x)                  how D sees a batch: applied once per iteration to the real batch and to G's
-                                batch; the results go to D's loss, every penalty and G's loss
+    d_input(x, which)           how D sees a batch: applied once per iteration, first to G's batch
+                                (which="fake"), then to the real batch (which="real"), each through every
+                                trick in list order; the results go to D's loss, every penalty and G's loss.
+                                That order is part of the protocol: when a trick transforms the real batch,
+                                it has already seen this iteration's fakes at its own place in the list
+                                (APA, gan/tricks/apa.py, shows reals as those fakes)
     targets(t)                  the label targets (real, fake, G's) for losses that use them
     d_penalty(seen)             a term added to D's loss (seen.fake is detached)
     g_penalty(seen)             a term added to G's loss (seen.fake carries G's graph)
@@ -73,7 +77,8 @@ class Trick(nn.Module):
     def sample_latent(self, z: torch.Tensor) -> torch.Tensor:
         return z
 
-    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+    def d_input(self, x: torch.Tensor, which: str) -> torch.Tensor:
+        """The batch `x` as D should see it; `which` is "fake" (G's batch, called first) or "real"."""
         return x
 
     def targets(self, t: Targets) -> Targets:

@@ -82,5 +82,5 @@ class DiffAugment(Trick):
             raise ConfigError(f"trick.diffaugment.policy: unknown {unknown}; choose from {sorted(AUGMENTS)}")
         self.policy = policy
 
-    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+    def d_input(self, x: torch.Tensor, which: str) -> torch.Tensor:
         return diff_augment(x, self.policy)

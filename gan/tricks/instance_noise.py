@@ -24,7 +24,7 @@ class InstanceNoise(Trick):
     def current_sigma(self) -> float:
         return noise_sigma(self.iteration, self.sigma, self.anneal_iterations)
 
-    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+    def d_input(self, x: torch.Tensor, which: str) -> torch.Tensor:
         sigma = self.current_sigma()
         return x + sigma * torch.randn_like(x) if sigma > 0 else x
 
