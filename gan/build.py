@@ -16,13 +16,17 @@ from gan.io import SafeCheckpointIO
 from gan.module import GANModule
 from gan.perf import precision
 
-#: constructor arguments of G and D that describe the data: they come from the built datamodule
+#: constructor arguments of G and D (and of any network nested in them) that describe the data: they come
+#: from the built datamodule
 DATA_VALUES = ("image_size", "channels", "num_classes")
 
 
-def data_values(node: DictConfig, where: str, datamodule: GANDataModule) -> dict:
+def data_values(node: dict | DictConfig, where: str, datamodule: GANDataModule) -> dict:
     """The arguments of `node`'s constructor that the data decides, read from the datamodule."""
-    params = inspect.signature(get_object(node._target_)).parameters
+    try:
+        params = inspect.signature(get_object(node["_target_"])).parameters
+    except (TypeError, ValueError):  # a builtin without a readable signature takes none of them
+        return {}
     values = {key: getattr(datamodule, key) for key in DATA_VALUES if key in params}
     for key, value in values.items():
         if node.get(key) is not None and node[key] != value:
@@ -31,6 +35,19 @@ def data_values(node: DictConfig, where: str, datamodule: GANDataModule) -> dict
                 f"it comes from the data (set data.{key} to change it)"
             )
     return values
+
+
+def fill_data_values(node, where: str, datamodule: GANDataModule) -> None:
+    """Give every `_target_` node in the plain container `node`, nested ones included (a D wrapping a D),
+    the data's values its constructor takes, in place: what is built and what the checkpoint keeps."""
+    if isinstance(node, dict):
+        if "_target_" in node:
+            node.update(data_values(node, where, datamodule))
+        for key, child in node.items():
+            fill_data_values(child, f"{where}.{key}", datamodule)
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            fill_data_values(child, f"{where}[{i}]", datamodule)
 
 
 def build_module(cfg: DictConfig, datamodule: GANDataModule | None = None) -> GANModule:
@@ -43,9 +60,8 @@ def build_module(cfg: DictConfig, datamodule: GANDataModule | None = None) -> GA
                 f"trick.{name} is set but the trick is not selected: add it with trick=[...,{name}]"
             )
     config = OmegaConf.to_container(cfg, resolve=True)
-    for net in ("generator", "discriminator"):
-        values = data_values(cfg.model[net], f"model.{net}", datamodule)
-        config["model"][net].update(values)  # the checkpoint's config rebuilds G alone (gan.generate)
+    for net in ("generator", "discriminator"):  # the checkpoint's config rebuilds G alone (gan.generate)
+        fill_data_values(config["model"][net], f"model.{net}", datamodule)
     config["class_names"] = list(datamodule.class_names)  # for the studio's class menu
     config["image_shape"] = [datamodule.channels, datamodule.image_size, datamodule.image_size]
     if HydraConfig.initialized():  # which config-group options made this run (the studio names the model)
