@@ -4,15 +4,17 @@
     uv run python benchmarks/panel.py train --datasets faces,shoes --seeds 0,1   # ~1 h on 2 cores
     uv run python benchmarks/panel.py sample                 # 3 x N samples per generator, PNG folders
     uv run python benchmarks/panel.py pairs --datasets faces  # 25 unlabeled 8x8 grid pairs + a hidden key
+    uv run python benchmarks/panel.py pairs --plan ablations # each part of small_data against it
     uv run python benchmarks/judges.py agree --choices choices.json  # each judge against the blind choices
     uv run python benchmarks/panel.py train --tiny           # a check that it runs (CI)
 
-Recipes: `default` (the DCGAN), `small_data` (experiment=small_data), `sd_no_diffaugment` (small_data without
-DiffAugment); every generator with EMA weights is also sampled without them (`<recipe>_no_ema`). Lengths are
-in iterations: the recipes with perf=fast run 1.5x the default's iterations, the wall-time ratio measured on
-2 cores (docs/metrics.md), so that each length of one compares with the same length of the other at about
-equal compute. Every run is trained once (a driver rerun skips finished runs); the scoring is
-benchmarks/judges.py.
+Recipes: `default` (the DCGAN), `small_data` (experiment=small_data), its parts removed one at a time
+(`sd_no_diffaugment`, `sd_lr2e4`: G's lr 2e-4 as the default's, `sd_fp32`: perf=default) and `modern`; every
+generator with EMA weights is also sampled without them (`<recipe>_no_ema`). Lengths are in iterations: the
+recipes with perf=fast run 1.5x the default's iterations, the wall-time ratio measured on 2 cores
+(docs/measurements/2026-12-02-perf-fast-quality.md), so that each length of one compares with the same length
+of the other at about equal compute. Every run is trained once (a driver rerun skips finished runs); the
+scoring is benchmarks/judges.py.
 """
 
 import argparse
@@ -141,6 +143,24 @@ def planned_pairs(names: set[str], dataset: str) -> list[tuple[str, str]]:
     return out
 
 
+SCALES = {"faces": 1.0, "shoes": 0.6667}  # the lengths each folder was trained at (--scale of `train`)
+#: the parts of small_data, each against small_data at equal compute; `modern` against the default
+ABLATIONS = [("small_data", "sd_no_diffaugment"), ("small_data", "sd_lr2e4"), ("small_data", "sd_fp32"),
+             ("modern", "default")]  # fmt: skip
+
+
+def ablation_pairs(names: set[str], dataset: str) -> list[tuple[str, str]]:
+    """Each pair of ABLATIONS at each length index, both seeds, where both were sampled: the i-th length of
+    one recipe is about the compute of the i-th of the other (perf=fast's 1.5x iterations)."""
+    out = []
+    for seed in sorted({n.split("-")[2] for n in names}):
+        for a, b in ABLATIONS:
+            for la, lb in zip(lengths(a, SCALES[dataset]), lengths(b, SCALES[dataset]), strict=True):
+                pair = (f"{dataset}-{a}-{seed}-it{la}", f"{dataset}-{b}-{seed}-it{lb}")
+                out += [pair] if set(pair) <= names else []
+    return out
+
+
 def pairs(args) -> None:
     """`--per-dataset` pairs of two generators of one dataset (the planned ones, then drawn at random), each
     shown as an unlabeled 8x8 grid, left/right at random, in out/pairs/<dataset>/; the key goes to
@@ -151,13 +171,14 @@ def pairs(args) -> None:
     key = json.loads(key_path.read_text()) if key_path.is_file() else {}
     for dataset in args.datasets.split(","):
         mine = [f for f in folders if f.startswith(dataset + "-")]
-        chosen = planned_pairs(set(mine), dataset)
-        while len(chosen) < min(args.per_dataset, len(mine) * (len(mine) - 1) // 2):
+        chosen = (ablation_pairs if args.plan == "ablations" else planned_pairs)(set(mine), dataset)
+        while args.plan == "recipe" and len(chosen) < min(args.per_dataset, len(mine) * (len(mine) - 1) // 2):
             a, b = rng.sample(mine, 2)
             if (a, b) not in chosen and (b, a) not in chosen:
                 chosen.append((a, b))
         rng.shuffle(chosen)
-        pair_dir = args.out / "pairs" / dataset
+        group = dataset if args.plan == "recipe" else f"{args.plan}-{dataset}"
+        pair_dir = args.out / "pairs" / group
         pair_dir.mkdir(parents=True, exist_ok=True)
         for count, (a, b) in enumerate(chosen, 1):
             left, right = (a, b) if rng.random() < 0.5 else (b, a)
@@ -173,7 +194,7 @@ def pairs(args) -> None:
             draw.text((grids.width // 4, 2), "A", fill="black", font=font)
             draw.text((3 * grids.width // 4, 2), "B", fill="black", font=font)
             labelled.save(path)
-            key[f"{dataset}/{path.name}"] = {"A": left, "B": right}
+            key[f"{group}/{path.name}"] = {"A": left, "B": right}
         print(f"{len(chosen)} pairs in {pair_dir}")
     key_path.write_text(json.dumps(key, indent=1))
 
@@ -187,6 +208,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1500, help="samples per generator")
     parser.add_argument("--per-dataset", type=int, default=25, help="blind pairs per dataset")
     parser.add_argument("--seed", type=int, default=0, help="the pairs' draw")
+    parser.add_argument("--plan", choices=("recipe", "ablations"), default="recipe",
+                        help="recipe: small_data vs the default and EMA, filled at random to --per-dataset; "
+                        "ablations: each part of small_data against it at equal compute")  # fmt: skip
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--scale", type=float, default=1.0, help="every length times this")
     parser.add_argument("--tiny", action="store_true", help="lengths of a few iterations: for CI")
