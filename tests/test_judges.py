@@ -193,8 +193,8 @@ def test_folder_feature_picks_an_image_folders_offline_space(faces, tmp_path, ca
 def test_ablation_pairs_meet_at_equal_compute_per_seed():
     from benchmarks.panel import ablation_pairs
 
-    runs = [("small_data", 1000), ("small_data", 3000), ("sd_fp32", 666), ("sd_fp32", 2000), ("sd_lr2e4", 3000),
-            ("modern", 2000), ("default", 2000)]  # fmt: skip
+    runs = [("small_data", 1000), ("small_data", 3000), ("sd_fp32", 666), ("sd_fp32", 2000),
+            ("sd_lr2e4", 3000), ("modern", 2000), ("default", 2000)]  # fmt: skip
     names = {f"shoes-{r}-seed{s}-it{n}" for s in (0, 1) for r, n in runs}
     names.discard("shoes-sd_lr2e4-seed1-it3000")
     pairs = ablation_pairs(names, "shoes")
