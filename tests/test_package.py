@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ROOT
 
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
