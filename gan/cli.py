@@ -8,7 +8,8 @@ Hydra's report, and `HYDRA_FULL_ERROR=1` still shows every traceback.
 
 The tools (`python -m gan.generate`, `gan.export`, `gan.studio`, `gan.sweep_report`) compose
 `conf/<tool>.yaml` with their overrides through Hydra's compose API (`run_tool`); `--help` lists each option
-with its default and the comment line above it in that file.
+with its default and the comment line above it in that file. A tool config may pick a config group in its
+defaults list (`- sampler: plain`, the comment line above it is its help): `sampler=drs`, `sampler.psi=0.7`.
 """
 
 import difflib
@@ -185,18 +186,29 @@ def install() -> None:
 # ---- the tools: python -m gan.<tool> key=value ... ----------------------------------------------------
 
 
+def tool_groups(tool: str) -> dict[str, str]:
+    """The config groups conf/<tool>.yaml picks in its defaults list, each with its default option."""
+    defaults = OmegaConf.to_container(OmegaConf.load(CONF / f"{tool}.yaml")).get("defaults") or []
+    return {key: value for entry in defaults if isinstance(entry, dict) for key, value in entry.items()}
+
+
 def option_help(tool: str) -> dict[str, str]:
-    """conf/<tool>.yaml's options, each with the comment line just above it (its --help text)."""
-    described, comment = {}, []
+    """conf/<tool>.yaml's options, then its groups, each with the comment line just above it (its --help
+    text)."""
+    described, groups, comment = {}, {}, []
     for line in (CONF / f"{tool}.yaml").read_text().splitlines():
-        if line.startswith("#"):
-            comment.append(line.lstrip("#").strip())
-        elif line[:1].isalnum() and ":" in line:
+        entry = re.fullmatch(r"\s+- (\w+): *\S+", line)  # a group in the defaults list
+        if line.strip().startswith("#"):
+            comment.append(line.strip().lstrip("#").strip())
+        elif entry:
+            groups[entry.group(1)] = " ".join(comment)
+            comment = []
+        elif line[:1].isalnum() and ":" in line and not line.startswith("defaults:"):
             described[line.split(":", 1)[0]] = " ".join(comment)
             comment = []
         else:
             comment = []
-    return described
+    return {**described, **groups}
 
 
 def show(value) -> str:
@@ -207,6 +219,10 @@ def show(value) -> str:
 def usage(tool: str, doc: str) -> str:
     defaults, described = OmegaConf.load(CONF / f"{tool}.yaml"), option_help(tool)
     rows = [(f"{key}={show(value)}", described.get(key, "")) for key, value in defaults.items()]
+    rows = [row for row in rows if not row[0].startswith("defaults=")]
+    for group, option in tool_groups(tool).items():
+        options = ", ".join(sorted(path.stem for path in (CONF / group).glob("*.yaml")))
+        rows.append((f"{group}={option}", f"{described.get(group, '')} (conf/{group}/: {options})".strip()))
     width = max(len(left) for left, _ in rows) + 2
     return "\n".join(
         [
@@ -230,7 +246,7 @@ def check_overrides(tool: str, argv: list[str]) -> None:
     from hydra.core.override_parser.types import OverrideType
     from hydra.errors import HydraException
 
-    options = list(option_help(tool))
+    options, groups = list(option_help(tool)), tool_groups(tool)
     parser = OverridesParser.create()
     for arg in argv:
         if "=" not in arg:
@@ -240,6 +256,8 @@ def check_overrides(tool: str, argv: list[str]) -> None:
         except HydraException as err:
             raise ConfigError(f"{arg}: not key=value ({first_line(err)}); {QUOTE}") from None
         key = override.key_or_group
+        if key.split(".")[0] in groups and override.type == OverrideType.CHANGE:
+            continue  # a group's option or one of its settings: Hydra's composition checks it
         if key not in options or override.type != OverrideType.CHANGE:
             close = difflib.get_close_matches(key.lstrip("+~"), options, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
@@ -256,12 +274,26 @@ def arguments(tool: str, argv: list[str]) -> dict:
 
     check_overrides(tool, argv)
     GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name=tool):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name=tool):
+        try:
             cfg = compose(config_name=tool, overrides=list(argv))
-    except HydraException as err:  # a comma in a value (Hydra reads a sweep), ...
-        raise ConfigError(f"{first_line(err)}; {QUOTE}") from None
+        except MissingConfigException as err:  # sampler=drss: the group's options, the closest
+            raise ConfigError(missing_option(err) or first_line(err)) from None
+        except HydraException as err:  # a comma in a value (Hydra reads a sweep), ...
+            raise ConfigError(group_setting(tool, argv, err) or f"{first_line(err)}; {QUOTE}") from None
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+def group_setting(tool: str, argv: list[str], err: Exception) -> str | None:
+    """`sampler.psi=0.7` where the chosen sampler has no psi: the settings it has."""
+    found = re.match(r"Could not override '(\w+)\.([^']+)'", str(err))
+    groups = tool_groups(tool)
+    if found is None or found.group(1) not in groups:
+        return None
+    group, key = found.groups()
+    option = next((a.split("=", 1)[1] for a in argv if a.startswith(f"{group}=")), groups[group])
+    settings = ", ".join(k for k in OmegaConf.load(CONF / group / f"{option}.yaml") if k != "_target_")
+    return f"{group}.{key}: {group}={option} has no such setting; its settings: {settings or 'none'}"
 
 
 def run_tool(tool: str, doc: str, func: Callable[[dict], object], argv: list[str] | None = None):

@@ -4,23 +4,26 @@
     python -m gan.generate ckpt_path=... mode=interpolate steps=10 rows=4    # latent walks (slerp)
     python -m gan.generate ckpt_path=... label=7 individual=true            # conditional: one class
     python -m gan.generate ckpt_path=... latents=designs/latents.json       # the studio's designs, exactly
-    python -m gan.generate ckpt_path=... psi=0.7                            # truncation: quality over variety
+    python -m gan.generate ckpt_path=... sampler=truncation sampler.psi=0.7 # quality over variety
+    python -m gan.generate ckpt_path=... psi=0.7                            # the same (the studio's variety)
 
 Writes `grid.png` (or `interpolation.png`) and, with individual=true, `images/00000.png`... to out_dir
 (default: a `generated/` folder beside the checkpoint's run dir). EMA weights are used when the run had them.
+Which latents G draws is the `sampler` group (conf/sampler/, gan/samplers/); `psi=` truncates any sampler's.
 """
 
 from pathlib import Path
 
 import torch
 
-from gan.checkpoint import identity, load_checkpoint, load_generator
+from gan.checkpoint import identity, load_checkpoint, load_discriminator, load_generator
 from gan.cli import arguments, run_tool
 from gan.conditioning import condition_of, draw_condition
-from gan.designs import TRUNCATABLE, between, latent_of, png_bytes, read_latents, render_one, truncate
+from gan.designs import TRUNCATABLE, between, latent_of, png_bytes, read_latents, render_one
 from gan.errors import ConfigError
 from gan.pixels import to_unit
-from gan.priors import sample_latent
+from gan.samplers import Models, Sampler, build
+from gan.samplers.plain import Plain
 
 MAX_GRID = 1024  # images in one grid at most; a larger request also writes every image on its own
 
@@ -62,22 +65,42 @@ def writable_dir(path: Path) -> Path:
     return path
 
 
-def latents(args: dict, prior: str, dim: int) -> tuple[torch.Tensor, int]:
-    """All latent vectors of the request (small: latent_dim floats each), truncated by psi, and the grid's
-    row length."""
-    if args["psi"] != 1 and prior not in TRUNCATABLE:
+def sampler_of(args: dict) -> Sampler:
+    """The request's sampler (conf/sampler/); `psi=` sets its truncation, as the studio's variety does."""
+    sampler = build(args["sampler"])
+    if args["psi"] != 1:
+        if sampler.psi != 1:
+            raise ConfigError(f"psi={args['psi']} and sampler.psi={sampler.psi} together: pass one of them")
+        sampler = sampler.but(psi=args["psi"])
+    if args["latents"] and not isinstance(sampler, Plain):
+        raise ConfigError("sampler= and latents= together: the latents file holds each design's latent")
+    return sampler
+
+
+def models_for(sampler: Sampler, ckpt: dict, generator, device: torch.device) -> Models:
+    """What the sampler may look at: D only for a sampler that reads it. Truncation needs a centred prior."""
+    prior = ckpt["config"]["model"]["prior"]
+    if sampler.psi != 1 and prior not in TRUNCATABLE:
         raise ConfigError(
-            f"psi={args['psi']}: truncation needs a Gaussian or uniform prior; this model's is {prior}"
+            f"psi={sampler.psi:g}: truncation needs a Gaussian or uniform prior; this model's is {prior}"
         )
+    discriminator = load_discriminator(ckpt).to(device) if sampler.uses_discriminator else None
+    return Models(generator, prior, ckpt["config"]["model"]["latent_dim"], discriminator)
+
+
+def latents(args: dict, sampler: Sampler, models: Models, cond) -> tuple[torch.Tensor, int]:
+    """All latent vectors of the request (small: latent_dim floats each), as G takes them, and the grid's
+    row length. `cond`: each image's condition (None: unconditional); a walk's ends are drawn with their
+    images' conditions."""
     gen = torch.Generator().manual_seed(args["seed"])
     if args["mode"] == "grid":
         n = args["num_images"]
-        z = sample_latent(prior, n, dim, generator=gen)
-        return truncate(prior, z, args["psi"]), max(1, int(min(n, MAX_GRID) ** 0.5))
+        return sampler.latents(models, n, gen, cond), max(1, int(min(n, MAX_GRID) ** 0.5))
     rows, steps = args["rows"], args["steps"]
-    a, b = sample_latent(prior, rows, dim, generator=gen), sample_latent(prior, rows, dim, generator=gen)
-    path = torch.cat([between(prior, a[i], b[i], steps) for i in range(rows)])
-    return truncate(prior, path, args["psi"]), steps
+    ends = (None, None) if cond is None else (cond[::steps], cond[steps - 1 :: steps])
+    a, b = sampler.draw(models, rows, gen, ends[0]), sampler.draw(models, rows, gen, ends[1])
+    path = torch.cat([between(models.prior, a[i], b[i], steps) for i in range(rows)])
+    return sampler.transform(models.prior, path), steps
 
 
 def describe(made_by: dict) -> str:
@@ -153,18 +176,20 @@ def generate(args: dict) -> list[Path]:
     """Images in chunks of `chunk` (constant memory); the grid shows the first MAX_GRID of them, and a
     request larger than that is written as individual images too."""
     check_args(args)
+    sampler = sampler_of(args)
     from torchvision.utils import make_grid, save_image  # here: the studio imports this module, not these
 
     ckpt = load_checkpoint(args["ckpt_path"])
     generator = load_generator(ckpt, args["use_ema"])
-    config, state = ckpt["config"], ckpt["state_dict"]
-    device = torch.device(args["device"])
+    state, device = ckpt["state_dict"], torch.device(args["device"])
     generator.to(device)
     out = writable_dir(Path(args["out_dir"] or Path(args["ckpt_path"]).resolve().parents[1] / "generated"))
     if args["latents"]:
         return from_latents(args, ckpt, generator, out)
-    z, nrow = latents(args, config["model"]["prior"], config["model"]["latent_dim"])
-    cond = condition_for(generator, state, len(z), args["label"])
+    models = models_for(sampler, ckpt, generator, device)
+    count = args["num_images"] if args["mode"] == "grid" else args["rows"] * args["steps"]
+    cond = condition_for(generator, state, count, args["label"])
+    z, nrow = latents(args, sampler, models, cond)
     individual = args["individual"] or len(z) > MAX_GRID
     grid_images, written = [], []
     if individual:

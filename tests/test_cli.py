@@ -38,6 +38,7 @@ BEFORE = {
         "latents": None,
         "force": False,
         "psi": 1.0,  # issue 26: truncation, 1 draws from the prior as before
+        "sampler": {"_target_": "gan.samplers.plain.Plain"},  # issue 39: the sampler group, as before
     },
     "export": {"ckpt_path": None, "format": "onnx", "use_ema": True, "out_dir": None},
     "studio": {
@@ -47,6 +48,7 @@ BEFORE = {
         "use_ema": True,
         "search_steps": 60,
         "build_encoder": False,
+        "sampler": {"_target_": "gan.samplers.plain.Plain"},
     },
     "sweep_report": {"sweep_dir": None},
 }
@@ -60,6 +62,8 @@ def test_help_lists_every_option_with_its_default_and_a_description(tool, capsys
     out = capsys.readouterr().out
     described = option_help(tool)
     for key, value in OmegaConf.to_container(OmegaConf.load(CONF / f"{tool}.yaml")).items():
+        if key == "defaults":  # the config group: `sampler=plain` and its comment
+            key, value = "sampler", "plain"
         default = json.dumps(value) if value is None or isinstance(value, bool) else str(value)
         assert described[key] and f"  {key}={default} " in out and described[key] in out, key
     assert arguments(tool, []) == BEFORE[tool]

@@ -1,95 +1,64 @@
 """What the studio does, without the web server: pages, variations, interpolations, steering along principal
 directions, truncation, starting from a photo and a design's nearest training images.
 
-Every request arrives as plain JSON values; each is checked here and a bad one raises `BadRequest` with a
-sentence the page shows. A design is `{"z": [...], "label": int | None, "image": int | None, "psi": 1.0,
-"steps": [{"direction": k, "sigma": s}]}` (gan/designs.py); G draws `latent_of(design)`.
+    studio = Studio("logs/train/runs/<run>/checkpoints/last.ckpt")
+    studio.page(seed=5, count=16, psi=0.7)          # JSON-ready answers; gan/studio/server.py serves them
+
+`Studio` is the composition: its parts are the request checks (gan/studio/checks.py: every value a
+request sends, and the sentence a bad one gets, `BadRequest`), the photo searches (gan/studio/searches.py)
+and the downloads (gan/studio/downloads.py: PNG, ZIP, latents files). The page's random draw goes through
+the studio's sampler (gan/samplers/, `sampler=` on the command line; the page's variety slider is its psi).
+A design is `{"z": [...], "label": int | None, "image": int | None, "psi": 1.0, "steps": [{"direction": k,
+"sigma": s}]}` (gan/designs.py); G draws `latent_of(design)`.
 """
 
-import base64
-import io
-import json
-import math
-import re
-import statistics
 import threading
-import zipfile
-from dataclasses import dataclass, field
 
 import torch
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from gan.checkpoint import has_ema, identity, load_checkpoint, load_discriminator, load_generator, model_name
 from gan.conditioning import condition_of
-from gan.designs import PNG_KEY, TRUNCATABLE, between, latent_of, neighbours, png_bytes, render_one
+from gan.designs import TRUNCATABLE, between, latent_of, neighbours, png_bytes
+from gan.errors import ConfigError
 from gan.pixels import as_saved_pixels
-from gan.priors import sample_latent
+from gan.samplers import Models, Sampler
+from gan.samplers.plain import Plain
+from gan.studio.checks import (
+    MAX_COUNT,
+    MAX_NAME,
+    MAX_SEED,
+    MAX_SIGMA,
+    MAX_STEPS,
+    BadRequest,
+    Busy,
+    Checks,
+    Design,
+    fraction,
+    whole,
+)
 from gan.studio.directions import load_or_compute, save
+from gan.studio.downloads import SCALES, Downloads, data_url
 from gan.studio.nearest import NearestImages, Unavailable
-from gan.studio.photo import MAX_PHOTO_BYTES, MAX_SEARCH_STEPS, PhotoError, Search, decode_upload, prepare
-from gan.studio.projection import Settings, project
+from gan.studio.photo import MAX_PHOTO_BYTES, MAX_SEARCH_STEPS, PhotoError, decode_upload, prepare
+from gan.studio.projection import Settings
+from gan.studio.searches import FAR_RATIO, PhotoSearches
 
-MAX_COUNT, MAX_STEPS, MAX_SEED = 64, 32, 2**32 - 1
-MAX_SIGMA, MAX_NAME = 5.0, 40  # the page's sliders span +-3 sigma; a file may hold up to +-5
-MAX_Z = 1000.0  # a latent coordinate: draws lie within +-6 (Gaussian) or sqrt(dim) (sphere); G stays finite
-SCALES = (1, 4)  # PNG downloads: the model's size, or 4x by Lanczos resampling
-REFERENCE_DESIGNS = 4  # the model's own designs a photo's match is read against
-FAR_RATIO = 8.0  # this many times farther than the own designs' median is "far": measured, docs/studio.md
+__all__ = ["BadRequest", "Busy", "Design", "Studio"]
+
 DECODE_WAIT = 10.0  # seconds a photo waits for the one decoder before it is told to try again
-KEPT_SEARCHES = 8  # searches whose status stays readable after a newer photo replaced them
 PREVIEW_SIGMAS, SHOWN = (-2.0, -1.0, 0.0, 1.0, 2.0), 8  # each strip; directions shown on the page
 
 
-class BadRequest(ValueError):
-    """A request the studio cannot serve; the message is shown on the page as is."""
-
-
-class Busy(RuntimeError):
-    """The studio cannot take this request now (its queue is full); the page says to try again."""
-
-
-def shown(value) -> str:
-    """A value as a sentence quotes it: its repr, cut to 40 characters (the page shows the sentence)."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def whole(value, name: str, least: int, most: int) -> int:
-    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,20}\s*", value):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
-        raise BadRequest(f"{name} must be a whole number from {least} to {most}, not {shown(value)}")
-    return value
-
-
-def number(value, name: str, least: float, most: float) -> float:
-    try:
-        x = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError, OverflowError):
-        x = math.nan
-    if not least <= x <= most:  # also refuses NaN
-        raise BadRequest(f"{name} must be a number from {least:g} to {most:g}, not {shown(value)}")
-    return x
-
-
-def fraction(value, name: str) -> float:
-    return number(value, name, 0.0, 1.0)
-
-
-@dataclass
-class Design:
-    z: torch.Tensor
-    cond: dict
-    psi: float = 1.0
-    steps: list[dict] = field(default_factory=list)  # [{"direction": k, "sigma": s}], one per direction
-
-    def but(self, **changes) -> "Design":
-        return Design(**{**self.__dict__, **changes})
-
-
 class Studio:
-    def __init__(self, ckpt_path: str, use_ema: bool = True, search_steps: int = Settings.steps):
+    """One checkpoint's studio: the page's requests, each answered as plain JSON values or file bytes."""
+
+    def __init__(
+        self,
+        ckpt_path: str,
+        use_ema: bool = True,
+        search_steps: int = Settings.steps,
+        sampler: Sampler | None = None,
+    ):
         ckpt = load_checkpoint(ckpt_path)
         self.ckpt, self.ckpt_path = ckpt, ckpt_path
         self.use_ema = use_ema and has_ema(ckpt)  # what is used, not what was asked for
@@ -104,17 +73,23 @@ class Studio:
         self.class_names = {c: names[c] if c < len(names) else str(c) for c in self.classes}
         self.cond_images = state["fixed_images"] if self.condition == "image" else torch.zeros(0)
         self.model = model_name(config)
+        self.checks = Checks(self)
+        self.sampler = self.checked_sampler(sampler or Plain())
         self.lock = threading.RLock()  # one generator: one use at a time (requests and the photo search)
         self._directions = None  # (Directions, file, read from disk, why not saved), on first use
         self._discriminator = None
+        self.loading = threading.Lock()  # D is loaded once (for a photo search or the sampler)
         self._told_directions = False
-        self.searches: dict[int, Search] = {}  # the latest photo's search last; older ones stopped
-        self.search_lock = threading.Lock()  # guards `searches` and the discriminator's loading
+        self.photos, self.downloads = PhotoSearches(self), Downloads(self)
         self.decoding = threading.Lock()  # one photo decoded at a time, outside the generator's lock
         self.search_steps = search_steps
-        self._reference: dict[int, list[float]] = {}  # search steps -> the own designs' distances
         self.shape = self.image_shape()
         self.neighbours = NearestImages(config)  # its index is built on the first "nearest" request
+
+    def checked_sampler(self, sampler: Sampler) -> Sampler:
+        if sampler.psi != 1 and self.prior not in TRUNCATABLE:
+            raise ConfigError(f"sampler.psi={sampler.psi:g}: {self.checks.no_truncation()}")
+        return sampler
 
     # ---- what the page needs to know ----------------------------------------------------------------
 
@@ -135,7 +110,7 @@ class Studio:
             "channels": self.shape[0],
             "data": self.data_name(),
             "truncation": self.prior in TRUNCATABLE,
-            "truncation_note": None if self.prior in TRUNCATABLE else self.no_truncation(),
+            "truncation_note": None if self.prior in TRUNCATABLE else self.checks.no_truncation(),
             "limits": {
                 "count": MAX_COUNT,
                 "steps": MAX_STEPS,
@@ -161,25 +136,19 @@ class Studio:
             else str(data.get("name") or data.get("_target_", "").rsplit(".")[-1])
         )
 
-    def no_truncation(self) -> str:
-        return (
-            f"truncation is for Gaussian and uniform priors; this model's {self.prior} prior puts every "
-            "latent at the same norm, so pulling latents toward its centre would leave what G was trained on"
-        )
-
     # ---- requests -----------------------------------------------------------------------------------
 
-    def page(self, seed, count, label=None, image=None, psi=1.0) -> dict:
-        """`count` designs from the prior with this seed: the latents `gan.generate seed=... num_images=...
-        psi=...` draws. Conditions are the chosen class/image, or each in turn."""
+    def page(self, seed, count, label=None, image=None, psi=None) -> dict:
+        """`count` designs drawn by the studio's sampler with this seed: the latents `gan.generate seed=...
+        num_images=... psi=...` draws (psi: the sampler's when the request has none). Conditions are the
+        chosen class/image, or each in turn."""
         seed, count = whole(seed, "seed", 0, MAX_SEED), whole(count, "count", 1, MAX_COUNT)
-        psi = self.check_psi(psi)
-        z = sample_latent(self.prior, count, self.latent_dim, generator=torch.Generator().manual_seed(seed))
+        sampler = self.sampler if psi in (None, "") else self.sampler.but(psi=self.checks.psi(psi))
         conds = self.conditions(count, label, image)
-        return {
-            "seed": seed,
-            "designs": self.draw([Design(zi, c, psi) for zi, c in zip(z, conds, strict=True)]),
-        }
+        rng = torch.Generator().manual_seed(seed)
+        z = sampler.draw(self.models(sampler), count, rng, self.stacked(conds))
+        designs = [Design(zi, c, sampler.psi) for zi, c in zip(z, conds, strict=True)]
+        return {"seed": seed, "designs": self.draw(designs)}
 
     def variations(self, design, strength, seed, count) -> dict:
         """Designs around this one's z; each keeps its truncation and steps."""
@@ -256,36 +225,10 @@ class Studio:
         return {"design": drawn[0], "sigmas": list(PREVIEW_SIGMAS), "strips": strips}
 
     def png(self, design, scale=1) -> bytes:
-        """One design rendered alone, at the model's size or 4x by Lanczos resampling (the pixels G drew,
-        smoothed, no detail invented); its latents file rides in the PNG and redraws the model-size one."""
-        d, scale = self.parse(design), 1 if scale in (None, "") else whole(scale, "scale", 1, max(SCALES))
-        if scale not in SCALES:
-            raise BadRequest(
-                f"a PNG is downloaded at {' or '.join(f'{s}x' for s in SCALES)} the model's size"
-            )
-        latents = self.latents_file([{**self.normal(d), "name": file_name(design, "design") + ".png"}])
-        pixels = render_one(self.generator, self.latent(d), self.tensor(d.cond))
-        if scale == 1:
-            return png_bytes(pixels, latents)
-        return upscaled_png(
-            pixels, scale, {**latents, "upscaled": {"factor": scale, "resampling": "Lanczos"}}
-        )
+        return self.downloads.png(design, scale)
 
     def zip(self, designs) -> bytes:
-        """The pins as PNGs named after the pins ("photo 1" is photo_1.png) and one latents.json."""
-        if not isinstance(designs, list) or not designs or len(designs) > 256:
-            raise BadRequest("pin at least one design (at most 256) to download a set")
-        out, entries, taken = io.BytesIO(), [], set()
-        with zipfile.ZipFile(out, "w") as archive:
-            for i, design in enumerate(designs):
-                d = self.parse(design)
-                name = unique(file_name(design, f"design_{i:03d}"), taken) + ".png"
-                title = design.get("name") if isinstance(design.get("name"), str) else None
-                entries.append({**self.normal(d), "name": name, **({"title": title[:80]} if title else {})})
-                pixels = render_one(self.generator, self.latent(d), self.tensor(d.cond))
-                archive.writestr(entries[-1]["name"], png_bytes(pixels, self.latents_file(entries[-1:])))
-            archive.writestr("latents.json", json.dumps(self.latents_file(entries), indent=1))
-        return out.getvalue()
+        return self.downloads.zip(designs)
 
     def nearest(self, design) -> dict:
         """The design's nearest training images in the self-supervised encoder's feature space, with
@@ -311,17 +254,8 @@ class Studio:
         decoding a large photo never holds up another page's request."""
         steps = self.search_steps if steps in (None, "") else whole(steps, "steps", 1, MAX_SEARCH_STEPS)
         target = self.photo_target(photo)
-        with self.search_lock:
-            for old in self.searches.values():
-                old.stop.set()
-            if self._discriminator is None:
-                self._discriminator = load_discriminator(self.ckpt)
-            search = Search(lambda search: self.find(search, target, steps), steps)
-            self.searches[search.number] = search
-            for number in sorted(self.searches)[:-KEPT_SEARCHES]:
-                del self.searches[number]
-            search.start()
-        return {**search.status(), "photo": data_url(png_bytes(as_saved_pixels(target[None])[0]))}
+        status = self.photos.start(target, steps)
+        return {**status, "photo": data_url(png_bytes(as_saved_pixels(target[None])[0]))}
 
     def photo_target(self, photo) -> torch.Tensor:
         """The photo as the model sees it: decoded one at a time (a bounded queue), checked first."""
@@ -338,81 +272,21 @@ class Studio:
             self.decoding.release()
 
     def search_status(self, search) -> dict:
-        number = whole(search, "search", 1, MAX_SEED)
-        with self.search_lock:
-            found, latest = self.searches.get(number), max(self.searches, default=0)
-        if found is None:
-            raise BadRequest(f"no photo search {number} is running (the latest is {latest})")
-        return {**found.status(), "replaced": number != latest}
+        return self.photos.status(search)
 
     def cancel(self, search) -> dict:
-        status = self.search_status(search)
-        self.searches[status["search"]].stop.set()
-        return self.search_status(search)
+        return self.photos.cancel(search)
 
-    def find(self, search: Search, target: torch.Tensor, steps: int) -> dict:
-        def told(step, total, loss, image):
-            search.told(step, total, loss, data_url(png_bytes(as_saved_pixels(image[None])[0])))
+    @property
+    def searches(self) -> dict:
+        return self.photos.searches
 
-        result = self.search_for(target, steps, search, told)
-        cond = {}
-        if self.condition == "label":
-            cond = {"label": self.classes[result.option]}
-        elif self.condition == "image":
-            cond = {"image": result.option}
-        with self.lock:
-            [design] = self.draw([Design(result.z, cond)])
-        loss = result.loss if math.isfinite(result.loss) else None
-        found = {"design": design, "loss": loss, "stopped": result.stopped}
-        search.phase = "comparing"
-        return {**found, "match": self.match(loss, steps, search)}
-
-    def search_for(self, target: torch.Tensor, steps: int, search: Search, told=None):
-        if self.condition == "label":
-            options = torch.tensor(self.classes)
-        else:
-            options = self.cond_images if self.condition == "image" else None
-        return project(
-            self.generator,
-            self._discriminator,
-            target,
-            self.prior,
-            self.latent_dim,
-            options,
-            Settings(steps=steps),
-            progress=told,
-            cancelled=search.stop.is_set,
-            lock=lambda: self.lock,
-        )
-
-    def match(self, loss: float | None, steps: int, search: Search) -> dict | None:
-        """How close the photo's match is, read against the same search run on the model's own designs
-        (measured once per launch and step count): "far from anything this model makes" past FAR_RATIO."""
-        own = self.own_distances(steps, search)
-        if loss is None or not own:
-            return None
-        typical = statistics.median(own)
-        ratio = loss / max(typical, 1e-6)
-        return {"distance": loss, "own": own, "typical": typical, "ratio": ratio, "far": ratio > FAR_RATIO}
-
-    def own_distances(self, steps: int, search: Search) -> list[float] | None:
-        """The search's distance on REFERENCE_DESIGNS of the model's own designs (seeded), each saved as a
-        PNG's pixels would be: what a photo the model could have made reaches. None when stopped."""
-        if steps in self._reference:
-            return self._reference[steps]
-        gen = torch.Generator().manual_seed(MAX_SEED)
-        z = sample_latent(self.prior, REFERENCE_DESIGNS, self.latent_dim, generator=gen)
-        distances = []
-        for zi, cond in zip(z, self.conditions(REFERENCE_DESIGNS, None, None), strict=True):
-            with self.lock:
-                pixels = render_one(self.generator, zi, self.tensor(cond))
-            target = pixels.permute(2, 0, 1).float() / 127.5 - 1
-            result = self.search_for(target, steps, search)
-            if result.stopped == "cancelled":
-                return None
-            distances.append(round(result.loss, 4))
-        self._reference[steps] = sorted(distances)
-        return self._reference[steps]
+    def discriminator(self):
+        """D, loaded on first use: by a photo search, or by a sampler that reads it."""
+        with self.loading:
+            if self._discriminator is None:
+                self._discriminator = load_discriminator(self.ckpt)
+        return self._discriminator
 
     def image_shape(self) -> tuple[int, int]:
         """(channels, size) of G's designs: one forward at start-up."""
@@ -422,6 +296,11 @@ class Studio:
         return x.shape[1], x.shape[-1]
 
     # ---- designs in and out -------------------------------------------------------------------------
+
+    def models(self, sampler: Sampler) -> Models:
+        """What the sampler may look at (gan/samplers/base.py)."""
+        discriminator = self.discriminator() if sampler.uses_discriminator else None
+        return Models(self.generator, self.prior, self.latent_dim, discriminator)
 
     def loaded_directions(self):
         if self._directions is None:
@@ -435,54 +314,24 @@ class Studio:
             )
         return self._directions
 
+    @property
+    def known_directions(self):
+        """The principal directions if some request has loaded them, else None."""
+        return self._directions[0] if self._directions is not None else None
+
     def condition_batch(self, n: int):
-        c = [self.tensor(cond) for cond in self.conditions(n, None, None)]
+        return self.stacked(self.conditions(n, None, None))
+
+    def stacked(self, conds: list[dict]) -> torch.Tensor | None:
+        """G's `cond` for a batch of designs' conditions (None for an unconditional model)."""
+        c = [self.tensor(cond) for cond in conds]
         return None if c[0] is None else torch.stack(c)
 
     def conditions(self, count: int, label, image) -> list:
-        if self.condition == "label":
-            chosen = [self.check_label(label)] if label not in (None, "") else self.classes
-            return [{"label": chosen[i % len(chosen)]} for i in range(count)]
-        if self.condition == "image":
-            n = len(self.cond_images)
-            chosen = [whole(image, "image", 0, n - 1)] if image not in (None, "") else range(n)
-            return [{"image": chosen[i % len(chosen)]} for i in range(count)]
-        return [{}] * count
-
-    def check_label(self, label) -> int:
-        label = whole(label, "class", 0, MAX_SEED)
-        if label not in self.classes:
-            names = ", ".join(f"{c}={n}" for c, n in self.class_names.items())
-            raise BadRequest(f"class {label} is not one this model was trained on ({names})")
-        return label
-
-    def check_psi(self, psi) -> float:
-        psi = 1.0 if psi in (None, "") else fraction(psi, "truncation psi")
-        if psi != 1.0 and self.prior not in TRUNCATABLE:
-            raise BadRequest(self.no_truncation())
-        return psi
+        return self.checks.conditions(count, label, image)
 
     def parse(self, design) -> Design:
-        if not isinstance(design, dict) or not isinstance(design.get("z"), list):
-            raise BadRequest("a design needs its latent vector z (pick one on the page)")
-        numbers = all(isinstance(v, int | float) and abs(v) <= MAX_Z for v in design["z"])
-        if len(design["z"]) != self.latent_dim or not numbers:
-            raise BadRequest(f"a design's z must be {self.latent_dim} numbers from -{MAX_Z:g} to {MAX_Z:g}")
-        z = torch.tensor(design["z"], dtype=torch.float32)
-        cond = self.conditions(1, design.get("label"), design.get("image"))[0]
-        return Design(z, cond, self.check_psi(design.get("psi")), self.check_steps(design.get("steps")))
-
-    def check_steps(self, steps) -> list[dict]:
-        if steps in (None, []):
-            return []
-        count = len(self.loaded_directions()[0].names)
-        if not isinstance(steps, list) or len(steps) > count or not all(isinstance(s, dict) for s in steps):
-            raise BadRequest(f"a design's steps are at most {count} of {{direction, sigma}}")
-        out = {}
-        for s in steps:
-            k = whole(s.get("direction"), "a step's direction", 0, count - 1)
-            out[k] = number(s.get("sigma"), "a step's sigma", -MAX_SIGMA, MAX_SIGMA)
-        return [{"direction": k, "sigma": v} for k, v in sorted(out.items()) if v != 0]
+        return self.checks.design(design)
 
     def latent(self, d: Design) -> torch.Tensor:
         table = {}
@@ -500,7 +349,7 @@ class Studio:
         return self.cond_images[cond["image"]] if "image" in cond else None
 
     def normal(self, d: Design) -> dict:
-        names = self._directions[0].names if self._directions else []
+        names = self.known_directions.names if self.known_directions else []
         steps = [{**s, "name": names[s["direction"]] if names else ""} for s in d.steps]
         return {
             "z": d.z.tolist(),
@@ -513,37 +362,11 @@ class Studio:
     @torch.no_grad()
     def draw(self, designs: list[Design]) -> list[dict]:
         """The page's pictures, one batch; downloads are re-rendered one by one (`render_one`)."""
-        c = [self.tensor(d.cond) for d in designs]
-        cond = None if c[0] is None else torch.stack(c)
+        cond = self.stacked([d.cond for d in designs])
         pixels = as_saved_pixels(self.generator(torch.stack([self.latent(d) for d in designs]), cond))
         return [
             {**self.normal(d), "src": data_url(png_bytes(p))} for d, p in zip(designs, pixels, strict=True)
         ]
-
-    def latents_file(self, designs: list[dict]) -> dict:
-        data = {
-            "format": 2,
-            "checkpoint": self.ckpt_path,
-            "generator": self.identity,
-            "use_ema": self.use_ema,
-            "prior": self.prior,
-            "latent_dim": self.latent_dim,
-            "designs": designs,
-        }
-        used = {s["direction"] for d in designs for s in d.get("steps") or []}
-        if self._directions is not None:
-            found = self._directions[0]
-            keep = sorted(used | {k for k, n in enumerate(found.names) if n})
-            data["directions"] = [
-                {
-                    "index": k,
-                    "name": found.names[k],
-                    "sigma": found.sigmas[k].item(),
-                    "vector": found.vectors[k].tolist(),
-                }
-                for k in keep
-            ]
-        return data
 
 
 def with_step(steps: list[dict], direction: int, sigma: float) -> list[dict]:
@@ -552,35 +375,3 @@ def with_step(steps: list[dict], direction: int, sigma: float) -> list[dict]:
     return sorted(
         kept + ([{"direction": direction, "sigma": sigma}] if sigma else []), key=lambda s: s["direction"]
     )
-
-
-def file_name(design, fallback: str) -> str:
-    """A pin's name as a file name: "photo 1" is photo_1; no name, or nothing usable in it, is `fallback`."""
-    name = design.get("name") if isinstance(design, dict) else None
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60] if isinstance(name, str) else ""
-    return stem or fallback
-
-
-def unique(stem: str, taken: set) -> str:
-    """`stem`, or `stem_2`, `stem_3`...: the first not yet in `taken` (compared ignoring case), now taken."""
-    name, k = stem, 1
-    while name.lower() in taken:
-        k, name = k + 1, f"{stem}_{k + 1}"
-    taken.add(name.lower())
-    return name
-
-
-def upscaled_png(pixels: torch.Tensor, factor: int, text: dict) -> bytes:
-    """uint8 [H, W, C] pixels as a PNG `factor` times larger, by Lanczos resampling, `text` in its chunk."""
-    array = pixels.numpy()
-    image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
-    image = image.resize((image.width * factor, image.height * factor), Image.Resampling.LANCZOS)
-    info = PngInfo()
-    info.add_text(PNG_KEY, json.dumps(text, allow_nan=False))
-    out = io.BytesIO()
-    image.save(out, format="PNG", pnginfo=info)
-    return out.getvalue()
-
-
-def data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()

@@ -4,6 +4,7 @@ JSON API, on Python's standard library).
     python -m gan.studio ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt [port=7860] [use_ema=true]
         [search_steps=60]    # optimisation steps of a photo search (each also stops after 30 s)
         [build_encoder=true] # train the encoder of "Nearest training images" at start-up if none is cached
+        [sampler=plain]      # how a page's designs are drawn (conf/sampler/); the variety slider is its psi
 
 Then open the address it prints, http://127.0.0.1:7860/?token=<token>. It binds to 127.0.0.1 (this machine
 only) unless host= says otherwise.
@@ -31,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from gan.cli import arguments, run_tool
 from gan.errors import ConfigError
+from gan.samplers import build
 from gan.studio.app import BadRequest, Busy, Studio
 from gan.studio.nearest import Unavailable
 from gan.studio.photo import MAX_PHOTO_BYTES, MAX_SEARCH_STEPS
@@ -350,7 +352,8 @@ def serve(args: dict) -> StudioServer:
         raise ConfigError(
             f"search_steps={args['search_steps']!r}: must be a whole number from 1 to {MAX_SEARCH_STEPS}"
         )
-    studio = Studio(args["ckpt_path"], use_ema=bool(args["use_ema"]), search_steps=args["search_steps"])
+    sampler = build(args["sampler"])
+    studio = Studio(args["ckpt_path"], bool(args["use_ema"]), args["search_steps"], sampler)
     if args["build_encoder"]:
         build_encoder(studio)
     handler = type(
