@@ -205,7 +205,7 @@ def main(repeats: int, tiny: bool, specs: list[str]) -> None:
         name, value = max(((k, v) for k, v in peak.items() if k.endswith(dtype)), key=lambda kv: kv[1])
         print(f"\n{dtype} peak: {value:,.1f} GFLOP/s ({name})", end="")
     print()
-    print(f"\nperf=fast on this machine: perf.precision=auto -> {fast_precision()}")
+    print(f"\nperf=fast on this machine: trainer.precision=auto -> {fast_precision()}")
     for spec in specs:
         table(repeats, tiny, spec, peak)
 

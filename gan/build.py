@@ -14,6 +14,7 @@ from gan.data.base import GANDataModule
 from gan.errors import ConfigError, instantiate
 from gan.io import SafeCheckpointIO
 from gan.module import GANModule
+from gan.paths import last_path
 from gan.perf import precision
 
 #: constructor arguments of G and D (and of any network nested in them) that describe the data: they come
@@ -80,21 +81,17 @@ def instantiate_group(node: DictConfig | None) -> list:
     return [instantiate(sub) for sub in node.values() if sub is not None and "_target_" in sub]
 
 
-#: the length of a run that names none (the default digits run: 1,680 iterations)
-DEFAULT_EPOCHS = 60
-
-
 def epoch_limit(cfg: DictConfig) -> int:
     """trainer.max_epochs as given; when null, none if the run names its length (a 4-minute max_time on
     1,000 photos must not end at the default's 60 epochs: Lightning's rule for max_steps, max_time), else
-    DEFAULT_EPOCHS."""
+    `default_epochs` (conf/train.yaml)."""
     given = cfg.trainer.get("max_epochs")
     if given is not None:
         return given
     names_length = (
         cfg.get("max_iterations") or cfg.trainer.get("max_time") or cfg.trainer.get("max_steps", -1) != -1
     )
-    return -1 if names_length else DEFAULT_EPOCHS
+    return -1 if names_length else cfg.default_epochs
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
@@ -103,7 +100,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         callbacks.append(IterationBudget(cfg.max_iterations))
     loggers = instantiate_group(cfg.get("logger"))
     extra = {} if "plugins" in cfg.trainer else {"plugins": [SafeCheckpointIO()]}  # a user's own plugins win
-    chosen = precision(cfg.get("perf") or {}, cfg.trainer)
+    chosen = precision(cfg.trainer, cfg.get("perf"))
     # plain containers: Lightning reads trainer.max_time={minutes: 5} as a dict, not a DictConfig
     return instantiate(
         cfg.trainer,
@@ -129,7 +126,7 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: str) -> str | None:
     if not ckpt_path:
         return None
     if ckpt_path == "auto":
-        last = os.path.join(output_dir, "checkpoints", "last.ckpt")
+        last = str(last_path(output_dir))
         found = os.path.isfile(last)
         print(
             f"ckpt_path=auto: resuming from {last}"

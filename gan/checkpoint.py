@@ -15,7 +15,8 @@ import torch
 from omegaconf import OmegaConf
 
 from gan.errors import ConfigError, instantiate
-from gan.renamed import upgrade
+from gan.paths import CHECKPOINTS
+from gan.renamed import upgrade, upgrade_state
 
 EMA_PREFIX = "tricks.ema.average."
 
@@ -49,7 +50,7 @@ def load_checkpoint(path: str | Path | None) -> dict:
     if not zipfile.is_zipfile(path):  # what torch.save writes; a JSON, PNG or truncated file is not
         raise ConfigError(
             f"ckpt_path={path}: not a readable checkpoint (not a PyTorch file, or cut short); "
-            "pass a .ckpt from a run's checkpoints/ folder"
+            f"pass a .ckpt from a run's {CHECKPOINTS}/ folder"
         )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -60,6 +61,7 @@ def load_checkpoint(path: str | Path | None) -> dict:
     if not isinstance(ckpt, dict) or "config" not in ckpt or "state_dict" not in ckpt:
         raise ConfigError(f"ckpt_path={path}: not a gan checkpoint (no config or state_dict inside)")
     upgrade(ckpt["config"])  # an older checkpoint's keys in today's names
+    upgrade_state(ckpt["state_dict"])
     return ckpt
 
 

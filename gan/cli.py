@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan.errors import ConfigError
-from gan.renamed import RENAMED
+from gan.renamed import OPTIONS, RENAMED, upgrade_overrides
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 QUOTE = "quote a value that holds = , [ ] { } or ( ): key='...'"
@@ -46,6 +46,8 @@ def missing_option(err: MissingConfigException) -> str | None:
     if "/" not in path:
         return None
     group, name = path.rsplit("/", 1)
+    if new := OPTIONS.get(group, {}).get(name):  # in a yaml file (the command line reads it as today's)
+        return f"{group}={name} is now called {new}: write {new}"
     options = list(err.options or []) or group_options(group)
     close = difflib.get_close_matches(name, options, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
@@ -178,6 +180,9 @@ def install() -> None:
 
     run_and_report.gan_one_line = True
     hydra_utils.run_and_report = run_and_report
+    sys.argv[1:], notes = upgrade_overrides(sys.argv[1:])  # trick=d_freeze: read as trick=d_pause
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     if message := unread_added_keys(sys.argv[1:]):
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(2)

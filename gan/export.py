@@ -22,6 +22,7 @@ from gan.cli import run_tool
 from gan.conditioning import condition_of
 from gan.errors import ConfigError
 from gan.generate import writable_dir
+from gan.paths import run_dir_of
 from gan.pixels import to_unit
 
 FORMATS = {"onnx": "generator.onnx", "torchscript": "generator.pt"}
@@ -55,7 +56,7 @@ def export(args: dict) -> Path:
     ckpt = load_checkpoint(args["ckpt_path"])
     generator = load_generator(ckpt, args["use_ema"])
     model, inputs = ImageGenerator(generator).eval(), example_inputs(generator, ckpt)
-    out = writable_dir(Path(args["out_dir"] or Path(args["ckpt_path"]).resolve().parents[1] / "exported"))
+    out = writable_dir(Path(args["out_dir"] or run_dir_of(args["ckpt_path"]) / "exported"))
     path = out / FORMATS[args["format"]]
     names = ["z", *CONDITION_INPUT[condition_of(generator)]]
     with warnings.catch_warnings(), torch.no_grad():

@@ -21,6 +21,7 @@ from gan.cli import arguments, run_tool
 from gan.conditioning import condition_of, draw_condition
 from gan.designs import TRUNCATABLE, between, latent_of, png_bytes, read_latents, render_one
 from gan.errors import ConfigError
+from gan.paths import run_dir_of
 from gan.pixels import to_unit
 from gan.samplers import Models, Sampler, build
 from gan.samplers.plain import Plain
@@ -183,7 +184,7 @@ def generate(args: dict) -> list[Path]:
     generator = load_generator(ckpt, args["use_ema"])
     state, device = ckpt["state_dict"], torch.device(args["device"])
     generator.to(device)
-    out = writable_dir(Path(args["out_dir"] or Path(args["ckpt_path"]).resolve().parents[1] / "generated"))
+    out = writable_dir(Path(args["out_dir"] or run_dir_of(args["ckpt_path"]) / "generated"))
     if args["latents"]:
         return from_latents(args, ckpt, generator, out)
     models = models_for(sampler, ckpt, generator, device)

@@ -27,6 +27,7 @@ from gan.guard import DivergenceError, DivergenceGuard
 from gan.loggers import log_metrics
 from gan.losses import GANLoss
 from gan.priors import sample_latent
+from gan.renamed import upgrade_state
 from gan.run.resume import apply_optimizer_settings, between_epochs, save_as_next_epoch
 from gan.step import FeatureTaps, Seen, d_objective, g_objective
 from gan.tricks import Trick
@@ -342,6 +343,7 @@ class GANModule(L.LightningModule):
             save_as_next_epoch(checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        upgrade_state(checkpoint["state_dict"])  # an older one's keys in today's names (Lightning loads next)
         counters = checkpoint.get("gan", {})
         self.iteration = counters.get("iteration", 0)
         self.d_steps = counters.get("d_steps", 0)

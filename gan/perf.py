@@ -1,5 +1,6 @@
-"""The `perf` group's choices that depend on the machine: `perf.precision=auto` picks the precision from
-the accelerator, so one preset (`perf=fast`) serves CPU and GPU.
+"""The precision a run trains in, `trainer.precision` (the one key): a Lightning value (32-true, bf16-mixed,
+16-mixed, ...) or `auto`, which picks it from the accelerator, so one preset (`perf=fast`, which sets auto)
+serves CPU and GPU. `perf.precision` was its old name (gan/renamed.py).
 
 - CUDA with bf16 (Ampere and newer): bf16-mixed (unmeasured here: no GPU has been lent to this project).
 - CPU with AVX-512 bf16 or AMX (oneDNN runs bf16 convolutions and matmuls natively): bf16-mixed. Whether
@@ -10,6 +11,8 @@ the accelerator, so one preset (`perf=fast`) serves CPU and GPU.
 import logging
 
 import torch
+
+from gan.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +32,17 @@ def auto_precision(accelerator: str) -> tuple[str, str]:
     return "32-true", "a CPU without native bf16"
 
 
-def precision(perf: dict, trainer: dict) -> str:
-    """The trainer precision a run uses: `perf.precision` (auto, or a Lightning value) over trainer's."""
-    wanted = perf.get("precision")
-    if wanted is None:
-        return trainer.get("precision", "32-true")
+def precision(trainer: dict, perf: dict | None = None) -> str:
+    """The precision a run uses: `trainer.precision`, with `auto` resolved for this machine. A
+    `perf.precision` (the old key, from a user's own yaml) is refused naming the one to set."""
+    if (perf or {}).get("precision") is not None:
+        raise ConfigError(
+            f"perf.precision={perf['precision']} is now called trainer.precision: set "
+            f"trainer.precision={perf['precision']} instead"
+        )
+    wanted = trainer.get("precision") or "32-true"
     if wanted != "auto":
         return wanted
     chosen, why = auto_precision(str(trainer.get("accelerator", "auto")))
-    log.info("perf.precision=auto: %s on %s", chosen, why)
+    log.info("trainer.precision=auto: %s on %s", chosen, why)
     return chosen

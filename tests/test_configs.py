@@ -7,7 +7,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from gan.build import DEFAULT_EPOCHS, build_module, build_trainer, instantiate_group
+from gan.build import build_module, build_trainer, instantiate_group, resolve_ckpt_path
+from gan.paths import best_path, last_path, run_dir_of
 from tests.conftest import CONF, ROOT, make_cfg
 
 MODEL_DATA = {
@@ -67,8 +68,8 @@ def test_logger_configs_instantiate(logger, tmp_path):
 
 
 def test_tricks_compose_in_list_order(tmp_path):
-    cfg = make_cfg("trick=[instance_noise,label_smoothing,d_freeze]", "data=synthetic", output_dir=tmp_path)
-    assert list(build_module(cfg).tricks) == ["instance_noise", "label_smoothing", "d_freeze"]
+    cfg = make_cfg("trick=[instance_noise,label_smoothing,d_pause]", "data=synthetic", output_dir=tmp_path)
+    assert list(build_module(cfg).tricks) == ["instance_noise", "label_smoothing", "d_pause"]
 
 
 @pytest.mark.parametrize(
@@ -109,7 +110,10 @@ def test_d_learning_rate_is_set_plainly_in_every_optim_option(optim, tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "epochs"),
     [
-        ([], DEFAULT_EPOCHS),
+        ([], 60),  # conf/train.yaml's default_epochs
+        (["default_epochs=7"], 7),  # the default lives in the config: changing it there changes the limit
+        (["default_epochs=7", "max_iterations=5000"], -1),
+        (["default_epochs=7", "trainer.max_epochs=3"], 3),
         (["trainer.max_time={minutes: 4}"], -1),
         (["max_iterations=5000"], -1),
         (["trainer.max_steps=100"], -1),
@@ -123,3 +127,18 @@ def test_a_length_the_run_names_is_not_cut_by_the_default_epochs(overrides, epoc
         *overrides, "logger=none", "callbacks=none", "trainer.accelerator=cpu", output_dir=tmp_path
     )
     assert build_trainer(cfg).fit_loop.max_epochs == epochs
+
+
+def test_the_checkpoint_paths_have_one_home(tmp_path):
+    """conf/callbacks/default.yaml's folder, the callbacks, ckpt_path=auto and the tools agree (gan.paths)."""
+    callbacks = instantiate_group(make_cfg(output_dir=tmp_path).callbacks)
+    checkpoint, on_signal = (
+        next(c for c in callbacks if type(c).__name__ == n) for n in ("Checkpoint", "SaveOnSignal")
+    )
+    assert (checkpoint.last_path, checkpoint.best_path) == (last_path(tmp_path), best_path(tmp_path))
+    assert on_signal.path == last_path(tmp_path) == tmp_path / "checkpoints" / "last.ckpt"
+    assert resolve_ckpt_path("auto", str(tmp_path)) is None
+    last_path(tmp_path).parent.mkdir()
+    last_path(tmp_path).write_bytes(b"")
+    assert resolve_ckpt_path("auto", str(tmp_path)) == str(last_path(tmp_path))
+    assert run_dir_of(best_path(tmp_path)) == tmp_path.resolve()

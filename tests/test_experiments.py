@@ -58,7 +58,7 @@ def test_preset_trains_two_iterations(name, tmp_path):
 
 def test_presets_say_what_they_reproduce(tmp_path):
     ex4 = make_cfg("experiment=shoes_ex4", output_dir=tmp_path)
-    assert list(ex4.trick) == ["label_smoothing", "d_freeze"] and ex4.seed == 7
+    assert list(ex4.trick) == ["label_smoothing", "d_pause"] and ex4.seed == 7
     assert ex4.optim.discriminator.weight_decay == 1e-4 and ex4.loss._target_.endswith("NonSaturating")
     heels = make_cfg("experiment=heels256", output_dir=tmp_path)
     assert (
@@ -79,5 +79,5 @@ def test_small_data_is_modern_with_fast_paths_and_diffaugment(tmp_path):
     assert list(small.trick) == ["ema", "diffaugment"] and small.trick.ema == modern.trick.ema
     assert small.trick.diffaugment.policy == "color,translation,cutout"
     assert small.optim.generator.lr == small.optim.discriminator.lr == 4e-4
-    assert small.perf.compile and small.perf.channels_last and small.perf.precision == "auto"
+    assert small.perf.compile and small.perf.channels_last and small.trainer.precision == "auto"
     assert small.model == modern.model and small.loss == modern.loss and small.data.on_device

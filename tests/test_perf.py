@@ -1,4 +1,4 @@
-"""The perf group: what perf=fast switches on, the precision `perf.precision=auto` picks per machine, and
+"""The perf group: what perf=fast switches on, the precision `trainer.precision=auto` picks per machine, and
 exact resume (SIGKILL mid-run) with every fast switch on: channels_last, torch.compile, on-device batches
 and bf16-mixed."""
 
@@ -8,15 +8,18 @@ import pytest
 import torch
 
 from gan import perf
+from gan.build import build_trainer
+from gan.errors import ConfigError
 from tests.conftest import make_cfg
 from tests.test_resume import assert_same_state, load, run_with
 
 
 def test_perf_fast_switches_every_fast_path_on(tmp_path):
     fast, default = make_cfg("perf=fast", output_dir=tmp_path), make_cfg(output_dir=tmp_path)
-    assert (fast.perf.channels_last, fast.perf.compile, fast.perf.precision) == (True, True, "auto")
+    assert (fast.perf.channels_last, fast.perf.compile, fast.trainer.precision) == (True, True, "auto")
     assert fast.data.on_device and not default.data.on_device
-    assert (default.perf.channels_last, default.perf.compile, default.perf.precision) == (False, False, None)
+    assert (default.perf.channels_last, default.perf.compile) == (False, False)
+    assert default.trainer.precision == "32-true" and "precision" not in {**fast.perf, **default.perf}
 
 
 @pytest.mark.parametrize(
@@ -25,7 +28,7 @@ def test_perf_fast_switches_every_fast_path_on(tmp_path):
 def test_auto_precision_on_cpu_follows_native_bf16(monkeypatch, native_bf16, expected):
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16)
-    assert perf.precision({"precision": "auto"}, {"accelerator": "cpu", "precision": "32-true"}) == expected
+    assert perf.precision({"accelerator": "cpu", "precision": "auto"}) == expected
 
 
 def test_auto_precision_on_cuda_follows_the_gpu(monkeypatch):
@@ -36,17 +39,37 @@ def test_auto_precision_on_cuda_follows_the_gpu(monkeypatch):
         assert perf.auto_precision("auto")[0] == expected
 
 
-def test_precision_is_the_trainers_unless_perf_sets_it():
-    assert perf.precision({"precision": None}, {"precision": "16-mixed"}) == "16-mixed"
-    assert perf.precision({}, {}) == "32-true"
-    assert perf.precision({"precision": "bf16-true"}, {"precision": "32-true"}) == "bf16-true"
+def test_precision_is_the_one_trainer_key_and_the_old_perf_key_names_it():
+    assert perf.precision({"precision": "16-mixed"}, {"channels_last": True}) == "16-mixed"
+    assert perf.precision({}) == "32-true"
+    with pytest.raises(ConfigError, match=r"^perf.precision=bf16-true is now called trainer.precision: set "):
+        perf.precision({"precision": "32-true"}, {"precision": "bf16-true"})  # a user's yaml with the old key
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ([], "32-true"),
+        (["trainer.precision=bf16-mixed"], "bf16-mixed"),
+        (["perf=fast", "trainer.precision=bf16-true"], "bf16-true"),  # the command line over perf=fast's auto
+        (["perf=fast", "trainer=cpu"], "auto"),  # perf comes after trainer in the defaults list
+    ],
+)
+def test_the_trainer_gets_the_one_precision_key(overrides, expected, tmp_path, monkeypatch):
+    monkeypatch.setattr(perf, "auto_precision", lambda accelerator: ("bf16-mixed", "a test"))
+    cfg = make_cfg(
+        *overrides, "logger=none", "callbacks=none", "trainer.accelerator=cpu", output_dir=tmp_path
+    )
+    assert cfg.trainer.precision == expected
+    trainer = build_trainer(cfg)
+    assert trainer.precision == (expected if expected != "auto" else "bf16-mixed")
 
 
 @pytest.mark.slow
 def test_sigkill_and_resume_with_perf_fast_is_bit_identical(tmp_path_factory, monkeypatch):
     inductor = tmp_path_factory.mktemp("inductor")
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(inductor))  # the training subprocesses' compile cache
-    fast = ["perf=fast", "perf.precision=bf16-mixed"]  # bf16 even where auto would pick fp32
+    fast = ["perf=fast", "trainer.precision=bf16-mixed"]  # bf16 even where auto would pick fp32
     full, resumed, eager = (tmp_path_factory.mktemp(name) for name in ("full", "resumed", "eager"))
     run_with(full, *fast, timeout=900)  # the first run compiles from an empty cache
     assert any(inductor.rglob("*.py")), "perf=fast compiled nothing"

@@ -14,6 +14,7 @@ import torch
 from gan.build import build_module
 from gan.module import DivergenceError
 from tests.conftest import ROOT, SHARED, fit, require, smoke
+from tests.test_renamed import as_before_issue_39
 
 pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
 
@@ -27,7 +28,7 @@ RUN = [
     "model.generator.ngf=8",
     "model.discriminator.ndf=8",
     "model.discriminator.dropout=0.2",
-    "trick=[instance_noise,d_freeze,ema]",
+    "trick=[instance_noise,d_pause,ema]",
     "trick.instance_noise.anneal_iterations=10",
     "optim=adam_decay",
     "trainer.max_epochs=3",
@@ -150,6 +151,19 @@ def test_extending_a_finished_run_trains_exactly_the_extra_length(first, longer,
     run(tmp_path, first, "callbacks.model_checkpoint.every_n_iterations=500")
     assert load(tmp_path)["gan"]["iteration"] == 8
     run(tmp_path, longer, "ckpt_path=auto")
+    assert_same_state(uninterrupted, load(tmp_path))
+    assert_same_logs(tmp_path, uninterrupted["run_dir"])
+
+
+def test_a_checkpoint_from_before_issue_39_resumes_exactly_under_the_old_name(uninterrupted, tmp_path):
+    """A checkpoint with trick.d_freeze (DFreeze's `frozen` buffer) and perf.precision, resumed with
+    trick=d_freeze on the command line, goes on as if both were today's (gan/renamed.py)."""
+    run(tmp_path, "max_iterations=8", "callbacks.model_checkpoint.every_n_iterations=500")
+    torch.save(as_before_issue_39(load(tmp_path)), tmp_path / "checkpoints" / "last.ckpt")
+    old_names = [arg.replace("d_pause", "d_freeze") for arg in RUN]
+    assert "trick=[instance_noise,d_freeze,ema]" in old_names
+    resumed = run_with(tmp_path, "max_iterations=12", "ckpt_path=auto", base=old_names)
+    assert "note: trick=d_freeze is now trick=d_pause" in resumed.stderr
     assert_same_state(uninterrupted, load(tmp_path))
     assert_same_logs(tmp_path, uninterrupted["run_dir"])
 

@@ -8,7 +8,7 @@ from gan.errors import ConfigError
 from gan.losses import Targets
 from gan.run.train import train
 from gan.step import FeatureTaps, Seen
-from gan.tricks.d_freeze import DFreeze
+from gan.tricks.d_pause import DPause
 from gan.tricks.diffaugment import diff_augment
 from gan.tricks.ema import EMA, ema_update, ramped_decay
 from gan.tricks.feature_matching import feature_matching_loss
@@ -58,9 +58,9 @@ def test_instance_noise_sigma_schedule():
     assert torch.equal(trick.d_input(x, "fake"), x) and trick.metrics()["sigma"] == 0.0
 
 
-def test_d_freeze_fraction_on_scripted_losses():
-    trick = DFreeze(ratio=0.7, momentum=0.0)  # momentum 0: the running mean is the last value
-    script = [(0.5, 1.0), (0.9, 1.0), (0.6, 1.0), (0.8, 1.0)]  # frozen after 1st and 3rd (d < 0.7 g)
+def test_d_pause_fraction_on_scripted_losses():
+    trick = DPause(ratio=0.7, momentum=0.0)  # momentum 0: the running mean is the last value
+    script = [(0.5, 1.0), (0.9, 1.0), (0.6, 1.0), (0.8, 1.0)]  # paused after 1st and 3rd (d < 0.7 g)
     decisions = []
     for d, g in script:
         decisions.append(trick.should_step_d())
@@ -68,7 +68,7 @@ def test_d_freeze_fraction_on_scripted_losses():
         trick.after_step("g", torch.tensor(g), None)
     decisions.append(trick.should_step_d())
     assert decisions == [True, False, True, False, True]
-    assert trick.metrics()["frozen_fraction"].item() == pytest.approx(2 / 5)
+    assert trick.metrics()["paused_fraction"].item() == pytest.approx(2 / 5)
 
 
 def test_n_critic_steps_g_every_nth_iteration():
@@ -118,18 +118,18 @@ def test_label_tricks_refused_with_target_free_losses(loss, trick, tmp_path):
         build_module(smoke(f"loss={loss}", f"trick={trick}", output_dir=tmp_path))
 
 
-def test_d_freeze_refused_with_n_critic(tmp_path):
-    with pytest.raises(ConfigError, match="d_freeze.*n_critic"):
-        build_module(smoke("trick=[d_freeze,n_critic]", output_dir=tmp_path))
+def test_d_pause_refused_with_n_critic(tmp_path):
+    with pytest.raises(ConfigError, match="d_pause.*n_critic"):
+        build_module(smoke("trick=[d_pause,n_critic]", output_dir=tmp_path))
 
 
-def test_frozen_d_keeps_weights_bit_for_bit(tmp_path):
-    cfg = smoke("trick=d_freeze", output_dir=tmp_path)
+def test_paused_d_keeps_weights_bit_for_bit(tmp_path):
+    cfg = smoke("trick=d_pause", output_dir=tmp_path)
     module = build_module(cfg)
-    freeze = module.tricks["d_freeze"]
-    freeze.seen.fill_(1)
-    freeze.d_mean.fill_(0.1)
-    freeze.g_mean.fill_(10.0)  # D far ahead: frozen
+    pause = module.tricks["d_pause"]
+    pause.seen.fill_(1)
+    pause.d_mean.fill_(0.1)
+    pause.g_mean.fill_(10.0)  # D far ahead: paused
     d0 = [p.detach().clone() for p in module.discriminator.parameters()]
     fit(module, cfg)
     assert all(torch.equal(a, b) for a, b in zip(d0, module.discriminator.parameters(), strict=True))
@@ -138,7 +138,7 @@ def test_frozen_d_keeps_weights_bit_for_bit(tmp_path):
 
 @pytest.mark.slow
 def test_trick_state_survives_checkpoint_round_trip(tmp_path):
-    overrides = ["trick=[instance_noise,d_freeze,ema]", "trick.instance_noise.anneal_iterations=10"]
+    overrides = ["trick=[instance_noise,d_pause,ema]", "trick.instance_noise.anneal_iterations=10"]
     train(smoke(*overrides, output_dir=tmp_path))
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     state = ckpt["state_dict"]
@@ -148,8 +148,8 @@ def test_trick_state_survives_checkpoint_round_trip(tmp_path):
     assert fresh.iteration == 2
     fresh.tricks["instance_noise"].begin_iteration(fresh.iteration)
     assert fresh.tricks["instance_noise"].current_sigma() == pytest.approx(0.2 * 0.8)
-    assert fresh.tricks["d_freeze"].seen.item() == 2
-    assert torch.equal(fresh.tricks["d_freeze"].d_mean, state["tricks.d_freeze.d_mean"])
+    assert fresh.tricks["d_pause"].seen.item() == 2
+    assert torch.equal(fresh.tricks["d_pause"].d_mean, state["tricks.d_pause.d_mean"])
     ema_keys = [k for k in state if k.startswith("tricks.ema.average.")]
     assert ema_keys and all(torch.equal(fresh.state_dict()[k], state[k]) for k in ema_keys)
 
@@ -161,7 +161,7 @@ def test_trick_state_survives_checkpoint_round_trip(tmp_path):
         "label_flip",
         "noisy_labels",
         "instance_noise",
-        "d_freeze",
+        "d_pause",
         "ema",
         "diffaugment",
         "r1",

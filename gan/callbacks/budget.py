@@ -1,6 +1,6 @@
 """`max_iterations`: stop after that many iterations (batches trained), whatever the number of optimizer
 steps per iteration (Lightning's `trainer.max_steps` counts those: 2 per iteration, fewer with n_critic or
-d_freeze). The run then ends as at any limit: last.ckpt, the final grid and FID."""
+d_pause). The run then ends as at any limit: last.ckpt, the final grid and FID."""
 
 import lightning as L
 

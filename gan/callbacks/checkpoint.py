@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from gan.cadence import due
+from gan.paths import BEST, LAST, kept_name
 
 
 class Checkpoint(ModelCheckpoint):
@@ -33,7 +34,7 @@ class Checkpoint(ModelCheckpoint):
         if best_mode not in ("min", "max"):
             raise ValueError(f"best_mode={best_mode!r}: allowed values are min, max")
         self.every_n_iterations, self.best_metric, self.best_mode = every_n_iterations, best_metric, best_mode
-        self.last_path, self.best_path = Path(dirpath) / "last.ckpt", Path(dirpath) / "best.ckpt"
+        self.last_path, self.best_path = Path(dirpath) / LAST, Path(dirpath) / BEST
         self.saved_at = -1  # iteration last.ckpt holds
         self.keep_at = set(keep_at or ())
 
@@ -42,9 +43,7 @@ class Checkpoint(ModelCheckpoint):
         if due(module.iteration, self.every_n_iterations):
             self.write_last(trainer, module)
         if module.iteration in self.keep_at:
-            self._save_checkpoint(
-                trainer, str(self.last_path.with_name(f"iteration_{module.iteration}.ckpt"))
-            )
+            self._save_checkpoint(trainer, str(self.last_path.with_name(kept_name(module.iteration))))
 
     def on_train_end(self, trainer, module) -> None:
         self.write_best(trainer, module)

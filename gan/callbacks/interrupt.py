@@ -17,6 +17,8 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import Checkpoint
 
+from gan.paths import LAST
+
 log = logging.getLogger(__name__)
 ECHO_SECONDS = 1.0  # a second copy of the signal this soon is the same signal, not a second Ctrl-C
 
@@ -29,7 +31,7 @@ class StoppedBySignal(Exception):
 
 class SaveOnSignal(Checkpoint):
     def __init__(self, dirpath: str, signals: tuple[str, ...] = ("SIGINT", "SIGTERM")):
-        self.path = Path(dirpath) / "last.ckpt"
+        self.path = Path(dirpath) / LAST
         self.signals = [getattr(signal, name) for name in signals]
         self.received: int | None = None
         self.received_at = 0.0

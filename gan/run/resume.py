@@ -50,6 +50,7 @@ RESUME_RULES = (
     ("data.strict", "ignore"),
     ("trainer.*", "ignore"),
     ("max_iterations", "ignore"),
+    ("default_epochs", "ignore"),
     ("init_from", "ignore"),  # where the first weights came from; the checkpoint holds them now
     ("perf.*", "ignore"),
     ("callbacks.*", "ignore"),

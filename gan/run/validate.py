@@ -46,6 +46,7 @@ def validate(cfg: DictConfig) -> None:
     for key in ("data.batch_size", "data.image_size", "model.latent_dim"):
         _whole(cfg, key, 1)
     _whole(cfg, "max_iterations", 1)
+    _whole(cfg, "default_epochs", 1)
     _max_time(OmegaConf.select(cfg, "trainer.max_time"))
     for net in ("generator", "discriminator"):
         _positive(cfg, f"optim.{net}.lr")
