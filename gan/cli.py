@@ -27,9 +27,16 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan.errors import ConfigError
+from gan.patches import route_hydra_errors
 from gan.renamed import OPTIONS, RENAMED, upgrade_overrides
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+#: the configs: inside the installed package (the wheel carries conf/ as gan/conf), else the checkout's conf/
+CONF = next(
+    p for p in (Path(__file__).parent / "conf", Path(__file__).resolve().parents[1] / "conf") if p.is_dir()
+)
+#: how a user here starts a command: `uv run python` in the checkout, `python` where the package is installed
+PYTHON = "uv run python" if CONF.parent != Path(__file__).parent else "python"
+TRAIN = f"{PYTHON} train.py" if PYTHON.startswith("uv") else "python -m gan"
 QUOTE = "quote a value that holds = , [ ] { } or ( ): key='...'"
 
 
@@ -51,6 +58,8 @@ def missing_option(err: MissingConfigException) -> str | None:
     options = list(err.options or []) or group_options(group)
     close = difflib.get_close_matches(name, options, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
+    if group in ("hydra/launcher", "hydra/sweeper") and not close:
+        hint = " (the launchers and sweepers are an extra: pip install 'gan[launchers]')"
     return f"{group}={name}: no such option{hint}; options: {', '.join(options) or 'none'}"
 
 
@@ -157,29 +166,26 @@ def one_line(err: BaseException) -> str | None:
 
 def install() -> None:
     """Route Hydra's error reporting (composition, overrides) through `one_line`."""
-    import hydra._internal.utils as hydra_utils
 
-    report = hydra_utils.run_and_report
-    if getattr(report, "gan_one_line", False):
-        return
+    def one_line_report(report):
+        def run_and_report(func):
+            try:
+                return func()
+            except Exception as err:
+                message = None if os.environ.get("HYDRA_FULL_ERROR") == "1" else one_line(err)
+                if message is None:
+                    failed = err
 
-    def run_and_report(func):
-        try:
-            return func()
-        except Exception as err:
-            message = None if os.environ.get("HYDRA_FULL_ERROR") == "1" else one_line(err)
-            if message is None:
-                failed = err
+                    def again():
+                        raise failed
 
-                def again():
-                    raise failed
+                    return report(again)  # Hydra's own report
+                print(f"error: {message}", file=sys.stderr)
+                raise SystemExit(2) from None
 
-                return report(again)  # Hydra's own report
-            print(f"error: {message}", file=sys.stderr)
-            raise SystemExit(2) from None
+        return run_and_report
 
-    run_and_report.gan_one_line = True
-    hydra_utils.run_and_report = run_and_report
+    route_hydra_errors(one_line_report)
     sys.argv[1:], notes = upgrade_overrides(sys.argv[1:])  # trick=d_freeze: read as trick=d_pause
     for note in notes:
         print(f"note: {note}", file=sys.stderr)

@@ -20,7 +20,7 @@ from torch import nn
 from gan.checkpoint import has_ema, identity, load_checkpoint, load_generator
 from gan.cli import run_tool
 from gan.conditioning import condition_of
-from gan.errors import ConfigError
+from gan.errors import ConfigError, require_extra
 from gan.generate import writable_dir
 from gan.paths import run_dir_of
 from gan.pixels import to_unit
@@ -53,6 +53,8 @@ def example_inputs(generator: nn.Module, ckpt: dict, batch: int = 2) -> tuple[to
 def export(args: dict) -> Path:
     if args["format"] not in FORMATS:
         raise ConfigError(f"format={args['format']!r}: allowed values are {', '.join(FORMATS)}")
+    if args["format"] == "onnx":
+        require_extra("onnx", "onnx", "onnxscript", what="format=onnx")
     ckpt = load_checkpoint(args["ckpt_path"])
     generator = load_generator(ckpt, args["use_ema"])
     model, inputs = ImageGenerator(generator).eval(), example_inputs(generator, ckpt)
