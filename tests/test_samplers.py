@@ -2,6 +2,8 @@
 the studio drew before samplers existed, pixel for pixel; a bad sampler is one line; and a sampler added by
 the seam alone (drs: discriminator rejection sampling, Azadi et al. 2019) against its formula."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -127,3 +129,118 @@ def test_a_sampler_that_is_not_one_is_refused():
         build({"_target_": "torch.nn.Identity"})
     with pytest.raises(ConfigError, match="sampler.psi=-0.1"):
         Truncation(-0.1)
+
+
+# ---- drs: discriminator rejection sampling, added as gan/samplers/drs.py + conf/sampler/drs.yaml alone ----
+
+
+class Shows(nn.Module):
+    """A G whose image is its latent, as [n, dim, 1, 1]."""
+
+    def forward(self, z, cond=None):
+        return z[:, :, None, None]
+
+
+class Tilted(nn.Module):
+    """A D whose logit is the latent's first coordinate: for the Gaussian prior p_g = N(0, I), exp(logit) is
+    the density ratio of a target whose first coordinate is N(1, 1) (the rest N(0, 1))."""
+
+    def forward(self, x, cond=None):
+        return x[:, 0, 0, 0]
+
+
+def tilted_models() -> Models:
+    return Models(Shows(), "gaussian", 4, Tilted())
+
+
+def test_drs_acceptance_is_azadi_et_al_s_formula_by_hand():
+    from gan.samplers.drs import acceptance
+
+    logits, top, gamma, eps = torch.tensor([2.0, 0.5, -3.0]), 2.0, 0.3, 1e-6
+    by_hand = []
+    for logit in logits.tolist():
+        f = (logit - top) - math.log(1 - math.exp(logit - top - eps)) - gamma  # their F-hat
+        by_hand.append(1 / (1 + math.exp(-f)))  # kept with probability sigmoid(F)
+    assert torch.allclose(acceptance(logits, top, gamma, eps), torch.tensor(by_hand, dtype=torch.float64))
+    exact = acceptance(logits, top, 0.0, eps)  # gamma 0: the exact rule min(1, exp(logit - max))
+    assert torch.allclose(exact, torch.exp(logits.double() - top), atol=1e-5)
+    assert acceptance(logits, top, 1.0, eps)[1] < exact[1]  # a larger gamma keeps fewer
+
+
+def test_drs_with_gamma_zero_samples_the_density_ratio_s_target():
+    from gan.samplers.drs import DRS
+
+    z = DRS(burn_in=2000, gamma=0.0).draw(tilted_models(), 1000, torch.Generator().manual_seed(0))
+    plain = Plain().draw(tilted_models(), 1000, torch.Generator().manual_seed(0))
+    assert abs(z[:, 0].mean().item() - 1.0) < 0.15 and abs(z[:, 0].std().item() - 1.0) < 0.1
+    assert abs(z[:, 1].mean().item()) < 0.15 and abs(plain[:, 0].mean().item()) < 0.15  # the rest: the prior
+
+
+def test_drs_prefers_high_logit_latents_and_is_seeded():
+    from gan.samplers.drs import DRS
+
+    drs = DRS(burn_in=500)  # gamma: the 80th percentile of F over the burn-in draws
+    z = drs.draw(tilted_models(), 400, torch.Generator().manual_seed(1))
+    plain = Plain().draw(tilted_models(), 400, torch.Generator().manual_seed(1))
+    assert z[:, 0].mean() > plain[:, 0].mean() + 0.3  # softer than the exact rule (1.0): gamma < 0 here
+    assert torch.equal(z, drs.draw(tilted_models(), 400, torch.Generator().manual_seed(1)))
+    with pytest.raises(ConfigError, match="sampler=drs kept"):
+        DRS(burn_in=100, gamma=30.0, max_rounds=2).draw(tilted_models(), 8, torch.Generator().manual_seed(1))
+    with pytest.raises(ConfigError, match="this checkpoint holds no discriminator"):
+        drs.draw(Models(Shows(), "gaussian", 4), 2, torch.Generator())
+
+
+class ByClass(nn.Module):
+    """A conditional D that likes a large first coordinate for class 0 and a small one for class 1."""
+
+    def forward(self, x, cond):
+        return x[:, 0, 0, 0] * (1 - 2 * cond)
+
+
+def test_drs_judges_each_latent_with_its_own_condition():
+    from gan.samplers.drs import DRS
+
+    cond = torch.tensor([0, 1] * 200)
+    z = DRS(burn_in=500, gamma=0.0).draw(
+        Models(Shows(), "gaussian", 4, ByClass()), 400, torch.Generator(), cond
+    )
+    assert z[cond == 0, 0].mean() > 0.7 and z[cond == 1, 0].mean() < -0.7  # N(+1, 1) and N(-1, 1)
+
+
+def test_drs_in_gan_generate_reads_the_checkpoint_s_d(studio_ckpt, tmp_path):
+    args = ["seed=3", "num_images=6", "sampler=drs", "sampler.burn_in=64"]
+    first, again = drawn(studio_ckpt, tmp_path / "a", *args), drawn(studio_ckpt, tmp_path / "b", *args)
+    plain = drawn(studio_ckpt, tmp_path / "plain", "seed=3", "num_images=6")
+    assert len(first) == 6 and all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not np.array_equal(first[0], plain[0])  # the seed's first draw was not the first one kept
+    walk = [
+        "mode=interpolate",
+        "rows=2",
+        "steps=3",
+        "sampler=drs",
+        "sampler.burn_in=16",
+        f"out_dir={tmp_path}",
+    ]
+    generate(parse([f"ckpt_path={studio_ckpt}", *walk]))
+    assert Image.open(tmp_path / "interpolation.png").size == (3 * 34 + 2, 2 * 34 + 2)
+
+
+def test_the_studio_s_page_draws_through_drs(studio_ckpt):
+    from gan.samplers.drs import DRS
+
+    studio = Studio(str(studio_ckpt), sampler=DRS(burn_in=16))
+    page = studio.page(seed=2, count=3, psi=0.5)
+    models = Models(studio.generator, "gaussian", 100, studio.discriminator())
+    z = DRS(burn_in=16).draw(models, 3, torch.Generator().manual_seed(2), torch.tensor([0, 1, 2]))
+    assert torch.equal(torch.tensor([d["z"] for d in page["designs"]]), z)
+    assert [d["psi"] for d in page["designs"]] == [0.5] * 3
+
+
+def test_drs_is_an_option_and_a_wrong_name_says_so(capsys, tmp_path):
+    assert arguments("generate", ["sampler=drs"])["sampler"]["_target_"] == "gan.samplers.drs.DRS"
+    with pytest.raises(SystemExit) as stop:
+        main([f"ckpt_path={tmp_path / 'never_read.ckpt'}", "sampler=drss"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err == (
+        "error: sampler=drss: no such option (did you mean drs?); options: drs, plain, truncation\n"
+    )
