@@ -27,7 +27,6 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan.errors import ConfigError
-from gan.patches import route_hydra_errors
 from gan.renamed import OPTIONS, RENAMED, upgrade_overrides
 
 #: the configs: inside the installed package (the wheel carries conf/ as gan/conf), else the checkout's conf/
@@ -166,6 +165,7 @@ def one_line(err: BaseException) -> str | None:
 
 def install() -> None:
     """Route Hydra's error reporting (composition, overrides) through `one_line`."""
+    from gan.patches import route_hydra_errors  # imports Lightning: only for the training command
 
     def one_line_report(report):
         def run_and_report(func):

@@ -49,13 +49,16 @@ class DropNoise(logging.Filter):
 
 
 def quiet_lightning() -> None:
-    """Every log line once. The `lightning` package logger has its own console handler and also propagates
-    to the root logger, where Hydra's handler prints the line a second time (and into the run's log file):
-    under Hydra, Lightning's own handler goes."""
-    lightning_log = logging.getLogger("lightning")
-    if logging.getLogger().hasHandlers():
-        for handler in list(lightning_log.handlers):
-            lightning_log.removeHandler(handler)
+    """Every log line once, and in the run's log file. Lightning's package loggers get their own console
+    handler when Lightning is imported before the root logger has one (then they stop propagating, so the
+    run's log file misses them) or print a line twice beside Hydra's handler: under Hydra, their handlers go
+    and Hydra's root handlers print each line once."""
+    if logging.getLogger().hasHandlers():  # Lightning imported before Hydra's set-up adds its own handlers
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            own = logging.getLogger(name)
+            for handler in list(own.handlers):
+                own.removeHandler(handler)
+            own.propagate = True
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         if not any(isinstance(f, DropNoise) for f in logging.getLogger(name).filters):
             logging.getLogger(name).addFilter(DropNoise())
