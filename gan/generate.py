@@ -206,8 +206,15 @@ def generate(args: dict) -> list[Path]:
             save_image(image, written[-1])
     grid = out / ("grid.png" if args["mode"] == "grid" else "interpolation.png")
     save_image(make_grid(torch.cat(grid_images)[:MAX_GRID], nrow=nrow), grid)
-    print(f"Wrote {len(written) + 1} file(s) to {out}")
+    print(f"Wrote {len(written) + 1} file(s) to {out} ({sampler_line(args['sampler'], sampler)})")
     return [grid, *written]
+
+
+def sampler_line(node: dict, sampler: Sampler) -> str:
+    """`sampler=drs (burn_in=1000, ...)`: the sampler that drew these images, with its settings."""
+    name = node["_target_"].rsplit(".", 2)[-2]
+    settings = {k: v for k, v in node.items() if k != "_target_"} | {"psi": sampler.psi}
+    return f"sampler={name} ({', '.join(f'{k}={v}' for k, v in settings.items())})"
 
 
 def parse(argv: list[str]) -> dict:

@@ -24,6 +24,15 @@ from gan.losses import GANLoss, Targets
 FEATURES = "features"  # the input of D's last layer: its penultimate features, in every model
 
 
+def feature_head(discriminator: nn.Module) -> nn.Module:
+    """The layer whose input is D's `features`: the module D names in `feature_head` (a dotted name: a
+    wrapper that adds its own layers names its inner D's head, e.g. "inner.fc"), else D's last leaf layer."""
+    name = getattr(discriminator, "feature_head", None)
+    if name is not None:
+        return dict(discriminator.named_modules())[name]
+    return _leaf_layers(discriminator)[-1][1]
+
+
 def _leaf_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
     """Layers without sublayers; a spectral-normed layer is one layer, not its parametrization."""
     return [
@@ -57,7 +66,7 @@ class FeatureTaps:
         for layer in self.layers:
             resolve_layer(discriminator, layer)
             if layer == FEATURES:
-                head = _leaf_layers(discriminator)[-1][1]
+                head = feature_head(discriminator)
                 head.register_forward_pre_hook(partial(self._record_input, layer))
             else:
                 module = dict(discriminator.named_modules())[layer]

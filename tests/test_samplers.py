@@ -62,13 +62,16 @@ def test_plain_gives_the_pixels_of_before(studio_ckpt, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(plain, expected, strict=True))
 
 
-def test_truncation_gives_the_pixels_of_before_and_of_psi(studio_ckpt, tmp_path):
+def test_truncation_gives_the_pixels_of_before_and_of_psi(studio_ckpt, tmp_path, capsys):
     z = sample_latent("gaussian", 4, 100, generator=torch.Generator().manual_seed(6))
     expected = by_hand(studio_ckpt, latent_of("gaussian", z, 0.7, [], {}), [0, 1, 2, 0], tmp_path / "hand")
     sampler = drawn(
         studio_ckpt, tmp_path / "sampler", "seed=6", "num_images=4", "sampler=truncation", "sampler.psi=0.7"
     )
     psi = drawn(studio_ckpt, tmp_path / "psi", "seed=6", "num_images=4", "psi=0.7")
+    said = capsys.readouterr().out.splitlines()
+    assert said[-2].endswith("(sampler=truncation (psi=0.7))")
+    assert said[-1].endswith("(sampler=plain (psi=0.7))")
     assert all(np.array_equal(a, b) for a, b in zip(sampler, expected, strict=True))
     assert all(np.array_equal(a, b) for a, b in zip(psi, expected, strict=True))
     assert not np.array_equal(sampler[0], drawn(studio_ckpt, tmp_path / "plain", "seed=6", "num_images=1")[0])

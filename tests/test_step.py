@@ -170,3 +170,36 @@ def test_guard_catches_exploding_losses(tmp_path):
     cfg = smoke("max_loss=1e-6", output_dir=tmp_path)
     with pytest.raises(DivergenceError, match="lower optim"):
         fit(build_module(cfg), cfg, iterations=1)
+
+
+def test_a_wrapper_names_its_inner_ds_feature_head():
+    from torch import nn
+
+    from gan.step import FEATURES, FeatureTaps
+
+    class Inner(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.fc = nn.Linear(4, 3), nn.Linear(3, 1)
+
+        def forward(self, x, cond=None):
+            return self.fc(torch.relu(self.body(x))).flatten()
+
+    class WithAuxHead(nn.Module):  # its own head is registered after the inner D: the last leaf layer
+        feature_head = "inner.fc"
+
+        def __init__(self):
+            super().__init__()
+            self.inner, self.aux = Inner(), nn.Linear(1, 2)
+
+        def forward(self, x, cond=None):
+            return self.inner(x) + self.aux(self.inner(x)[:, None]).sum(1)
+
+    x = torch.randn(5, 4)
+    d = WithAuxHead()
+    _, features = FeatureTaps(d, [FEATURES]).run(d, x, None)
+    assert torch.equal(features[FEATURES], torch.relu(d.inner.body(x)))  # the input of the inner D's fc
+    del WithAuxHead.feature_head
+    d = WithAuxHead()
+    _, features = FeatureTaps(d, [FEATURES]).run(d, x, None)
+    assert features[FEATURES].shape == (5, 1)  # unnamed: the aux head's input, the last leaf layer's

@@ -94,7 +94,9 @@ def worker_died(err: BaseException, trainer, module) -> str | None:
     text = str(err).strip()
     if not (isinstance(err, RuntimeError) and text.startswith("DataLoader worker")):
         return None
-    why = text.split(" is ", 1)[-1].rstrip(". ")  # "killed by signal: Killed"
+    # PyTorch says "... is killed by signal: Killed." or, when its timeout check sees the exit first,
+    # "... exited unexpectedly"
+    why = text.split(" is ", 1)[-1].rstrip(". ") if " is killed" in text else "exited unexpectedly"
     checkpoint = first(trainer.callbacks, Checkpoint)
     kept = Path(checkpoint.last_path) if checkpoint else None
     if kept is None or not kept.is_file():

@@ -1,6 +1,7 @@
 """One training run from a composed config; `train.py` is the command-line entry point."""
 
 import logging
+import os
 import signal
 import warnings
 
@@ -145,6 +146,9 @@ def fit(cfg: DictConfig) -> float | None:
         status = "finished, no checkpoint saved" if missing else "finished"
     except StoppedBySignal as stop:
         status = f"stopped by {signal.Signals(stop.signum).name}, checkpoint saved"
+        # the same signal again while exiting (`uv run` and srun forward what the group already got): leave at
+        # once with the same code, not with a KeyboardInterrupt traceback from an atexit hook
+        signal.signal(stop.signum, lambda signum, frame: os._exit(128 + signum))
         raise SystemExit(128 + stop.signum) from None
     except DivergenceError:
         status = "diverged"

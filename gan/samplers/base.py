@@ -6,8 +6,10 @@
 A sampler has two steps, each overridable:
 
     draw(models, n, rng, cond)   which latents: n rows of [n, latent_dim] from the seeded `rng`, as a design
-                                 records them (filter, reorder or look at D here; `cond` is what G and D
-                                 are given for each row, None for an unconditional model)
+                                 records them (filter, reorder or look at D here: `models.d_logits`;
+                                 `cond` is what G and D are given for each row: class labels [n] for a
+                                 label-conditional model, images [n, C, H, W] for an image-conditional
+                                 one, None for an unconditional one)
     transform(prior, z)          what G is given for them: the truncation by `psi` (gan.designs.latent_of's
                                  formula, so the studio records a design as its z and its psi)
 
@@ -40,6 +42,18 @@ class Models:
     @property
     def device(self) -> torch.device:
         return next(self.generator.parameters(), torch.zeros(0)).device
+
+    @torch.no_grad()
+    def d_logits(self, z: torch.Tensor, cond: torch.Tensor | None = None, batch: int = 256) -> torch.Tensor:
+        """D's logit on G's image of each latent (float64 on the CPU), `batch` latents per forward pass;
+        `cond` holds one row per latent, as `Sampler.draw` receives it."""
+        out, device = [], self.device
+        for start in range(0, len(z), batch):
+            part = slice(start, start + batch)
+            c = None if cond is None else cond[part].to(device)
+            x = self.generator(z[part].to(device), c)
+            out.append(self.discriminator(x, c).reshape(len(x)).double().cpu())
+        return torch.cat(out)
 
 
 class Sampler:

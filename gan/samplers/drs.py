@@ -58,16 +58,8 @@ class DRS(Sampler):
         self.burn_in, self.gamma, self.percentile, self.eps = burn_in, gamma, float(percentile), float(eps)
         self.batch, self.max_rounds = batch, max_rounds
 
-    @torch.no_grad()
     def logits(self, models: Models, z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        """D's logit on G's image of each latent, in chunks of `batch`."""
-        out, device = [], models.device
-        for start in range(0, len(z), self.batch):
-            part = slice(start, start + self.batch)
-            c = None if cond is None else cond[part].to(device)
-            x = models.generator(z[part].to(device), c)
-            out.append(models.discriminator(x, c).reshape(len(x)).double().cpu())
-        return torch.cat(out)
+        return models.d_logits(z, cond, self.batch)
 
     def draw(
         self, models: Models, n: int, rng: torch.Generator, cond: torch.Tensor | None = None
