@@ -4,11 +4,13 @@ Non-Parametric Test to Detect Data-Copying in Generative Models", AISTATS), logg
 In a feature space (the self-supervised encoder or the domain classifier), the training features are cut
 into cells by k-means. In each cell, every generated sample and every held-out real image gets its
 distance to the nearest training image of the cell, and a Mann-Whitney U test compares the two sets of
-distances, z-scored under "same distribution" (Z_U). C_T is the average of the cells' Z_U weighted by the
-share of held-out images in each cell, over the cells holding at least `min_fake` samples (the paper's
-Pi_tau). About 0: samples are as far from the training images as new real images are. Clearly negative
-(below -3 or so): samples sit closer to training images than unseen real images do, i.e. copies or
-near-copies. Clearly positive: samples far from the data (underfitting, or simply poor samples).
+distances, z-scored under "same distribution" (Z_U, with the authors' 0.5 continuity correction as in their
+`Zu`, github.com/casey-meehan/data-copying data_copying_tests.py; pinned in tests/test_references.py). C_T
+is the average of the cells' Z_U weighted by the share of held-out images in each cell, over the cells
+holding at least `min_fake` samples (the paper's Pi_tau, there a share of the samples). About 0: samples
+are as far from the training images as new real images are. Clearly negative (below -3 or so): samples sit
+closer to training images than unseen real images do, i.e. copies or near-copies. Clearly positive: samples
+far from the data (underfitting, or simply poor samples).
 
 It needs held-out real images the generator never saw (gan.data: `held_out_dataset()`; for folders
 `data.held_out`); without them there is no `val/copying`.
@@ -29,10 +31,11 @@ def nearest_distances(points: torch.Tensor, reference: torch.Tensor, chunk: int 
 
 
 def z_u(fake: torch.Tensor, test: torch.Tensor) -> float:
-    """Mann-Whitney U of the samples' distances against the held-out images', z-scored under H0."""
+    """Mann-Whitney U of the samples' distances against the held-out images', z-scored under H0 with the
+    authors' 0.5 continuity correction (their `Zu`: mean m*n/2 - 0.5, the one-sided "less" test's)."""
     m, n = len(fake), len(test)
     u = mannwhitneyu(fake.numpy(), test.numpy()).statistic  # pairs with fake distance > test distance
-    return float((u - m * n / 2) / (m * n * (m + n + 1) / 12) ** 0.5)
+    return float((u - (m * n / 2 - 0.5)) / (m * n * (m + n + 1) / 12) ** 0.5)
 
 
 def default_cells(num_test: int) -> int:

@@ -17,7 +17,11 @@ Depth from `data.image_size` (32, 64, 128 or 256; G starts at 4x4 and doubles):
 G block: BN-ReLU-up-conv3x3-BN-ReLU-conv3x3, shortcut conv1x1-up (nearest-neighbour upsampling, as SNGAN's
 and BigGAN's code; a 1x1 conv commutes with it, so the shortcut convolves before upsampling, 4x cheaper).
 D block: ReLU-conv3x3-ReLU-conv3x3-avgpool, shortcut conv1x1-avgpool where shapes change; D ends in ReLU,
-global sum pooling and a linear layer (plus <embed(y), h> for the projection D). Spectral norm on every D
+global sum pooling and a linear layer (plus <embed(y), h> for the projection D). The shortcut sees the
+block's input x, not relu(x), as in SNGAN's own code (pfnet-research/sngan_projection dis_models/resblocks.py,
+whose F.relu is not in place). mimicry differs here: its DBlock's `nn.ReLU(True)` rectifies x in place before
+the shortcut reads it, so from the second block on its shortcut adds relu(x) (or a 1x1 conv of it); the first
+(optimized) block is the same in both. We keep SNGAN's (tests/test_references.py). Spectral norm on every D
 layer (and optionally G's). Xavier-uniform init: gain sqrt(2) in the blocks' 3x3 convs, 1 elsewhere.
 `blocks_from_input()` lists D's residual blocks from the input on (trick=freeze_d counts them).
 """

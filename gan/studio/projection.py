@@ -7,10 +7,12 @@ and at a quarter of it (colour and silhouette, which G can always approach), plu
 activations on the two images (Larsen et al. 2016's learned similarity: D's layers are the one feature
 network trained on this very data, and they see texture and shape where pixels see only colour; LPIPS-style,
 each layer unit-normalised over channels). As StyleGAN2-ADA's `projector.py` (Karras et al. 2020) it runs
-Adam on the latent with a decaying learning rate; it starts from the best few of 256 random latents (the
-start decides much of an inversion, Abdal et al. 2019), and for conditional models those cover every class
-(or conditioning image), so the class is chosen too. After every step the latent is put back where the
-prior's draws lie (`onto_prior`), so the design stays one the studio can vary, steer and interpolate.
+Adam on the latent with its learning-rate schedule (`learning_rate`: up over the first 5% of the steps, from
+0, down along a half cosine over the last 25%; github.com/NVlabs/stylegan2-ada-pytorch, pinned in
+tests/test_references.py); it starts from the best few of 256 random latents (the start decides much of an
+inversion, Abdal et al. 2019), and for conditional models those cover every class (or conditioning image),
+so the class is chosen too. After every step the latent is put back where the prior's draws lie
+(`onto_prior`), so the design stays one the studio can vary, steer and interpolate.
 """
 
 import contextlib
@@ -32,7 +34,7 @@ class Settings:
     candidates: int = 256  # random latents scored before optimising
     starts: int = 2  # the best of them optimised together
     steps: int = 60
-    lr: float = 0.2  # chosen on 6 training photos of the shoe checkpoint (docs/studio.md)
+    lr: float = 0.2  # chosen on 6 training shoes; with projector's ramps 0.2 beat 0.1 too (docs/studio.md)
     feature_weight: float = 1.0
     seconds: float = 30.0  # the search stops here with what it has, however many steps are left
     seed: int = 0
@@ -149,6 +151,13 @@ class Adam:
         self.param.addcdiv_(self.m, denom, value=-self.lr / (1 - b1**self.t))
 
 
+def learning_rate(base: float, step: int, steps: int, rampdown: float = 0.25, rampup: float = 0.05) -> float:
+    """StyleGAN2-ADA projector.py's schedule at `step` of `steps` (its lr_rampdown/rampup_length)."""
+    t = step / steps
+    down = 0.5 - 0.5 * math.cos(min(1.0, (1.0 - t) / rampdown) * math.pi)
+    return base * down * min(1.0, t / rampup)
+
+
 def batched(cond, index: torch.Tensor):
     return None if cond is None else cond[index]
 
@@ -198,7 +207,7 @@ def project(
         first = (z[best[0]].clone(), int(which[best[0]]), float(scores[best[0]]))
         z, which = z[best].clone().requires_grad_(True), which[best]
         optimizer = Adam(z, lr=settings.lr)
-        # 2. optimise them together, the learning rate falling along a cosine
+        # 2. optimise them together (the first step, at lr 0, only starts Adam's moments, as projector.py)
         done, stopped, losses, images = 0, None, None, None
         for step in range(settings.steps):
             if cancelled():
@@ -207,7 +216,7 @@ def project(
             if time.perf_counter() - start > settings.seconds:
                 stopped = "time"
                 break
-            optimizer.lr = settings.lr * 0.5 * (1 + math.cos(math.pi * step / settings.steps))
+            optimizer.lr = learning_rate(settings.lr, step, settings.steps)
             with lock():
                 losses, images = loss_of(z, which)
                 z.grad = None

@@ -1,6 +1,8 @@
 """Top-k training (Sinha et al. 2020, "Top-k Training of GANs: Improving GAN Performance by Throwing Away
 Bad Samples"): in G's update only the k fakes D scores as most real count; k starts at the batch size and
-decays per epoch, k = max(gamma^epoch, min_fraction) * batch (the paper: gamma 0.99, min_fraction 0.5).
+decays per epoch, k = int(max(gamma^epoch, min_fraction) * batch) (the paper: gamma 0.99, min_fraction 0.5),
+truncated as StudioGAN truncates it (github.com/POSTECH-CVLab/PyTorch-StudioGAN: `int(self.topk)` of
+`max(k * gamma, int(batch * nu))`; pinned in tests/test_references.py), and at least 1.
 
     python train.py trick=top_k [trick.top_k.gamma=0.99] [trick.top_k.min_fraction=0.5]
 
@@ -40,7 +42,7 @@ class TopK(Trick):
         return top_k_fraction(self.epoch, self.gamma, self.min_fraction)
 
     def g_samples(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        k = max(1, round(self.fraction * len(fake_logits)))
+        k = max(1, int(self.fraction * len(fake_logits)))
         return fake_logits.reshape(len(fake_logits), -1).mean(1).topk(k).indices
 
     def metrics(self) -> dict:
