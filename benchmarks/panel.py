@@ -144,9 +144,10 @@ def planned_pairs(names: set[str], dataset: str) -> list[tuple[str, str]]:
 
 
 SCALES = {"faces": 1.0, "shoes": 0.6667}  # the lengths each folder was trained at (--scale of `train`)
-#: the parts of small_data, each against small_data at equal compute; `modern` against the default
+#: the parts of small_data, each against small_data at equal compute; `modern` and small_data without
+#: DiffAugment against the default
 ABLATIONS = [("small_data", "sd_no_diffaugment"), ("small_data", "sd_lr2e4"), ("small_data", "sd_fp32"),
-             ("modern", "default")]  # fmt: skip
+             ("modern", "default"), ("sd_no_diffaugment", "default")]  # fmt: skip
 
 
 def ablation_pairs(names: set[str], dataset: str) -> list[tuple[str, str]]:
