@@ -192,7 +192,7 @@ def test_without_ema_nothing_says_ema(tmp_path):
     ("override", "message"),
     [
         ("data.batch_size=1.5", "error: data.batch_size=1.5: must be a whole number >= 1"),
-        ("trick=[emma]", "error: trick=emma: no such option (did you mean ema?); options: ada, apa, d_pause,"),
+        ("trick=[emma]", "error: trick=emma: no such option (did you mean ema?); options: ada, apa, "),
         ("trainer.max_time={minuts: 1}", "error: trainer.max_time: unknown key 'minuts'; use {minutes: 5}"),
         ("max_iteration=10", "error: max_iteration: no such key (did you mean max_iterations?)"),
         (

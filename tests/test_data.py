@@ -76,6 +76,7 @@ def test_mnist_missing_files_say_where(tmp_path):
         dm.setup()
 
 
+@pytest.mark.slow  # trains or searches for seconds: the full suite, not the fast tier
 def test_shared_shoes_as_sneakers_and_heels(shoes, tmp_path):
     for name, size in (("sneakers", 64), ("heels", 256)):
         dm = instantiate(make_cfg(f"data={name}", f"data.root={shoes}", output_dir=tmp_path).data)
@@ -204,7 +205,9 @@ def test_design_card_command_runs_as_is(shoes, tmp_path):
     train(make_cfg(*overrides, "debug=smoke", "data.batch_size=4", "callbacks=none", output_dir=tmp_path))
 
 
-@pytest.mark.parametrize("data", ["digits", "synthetic", "fashion_mnist"])
+@pytest.mark.parametrize(
+    "data", ["digits", "synthetic", pytest.param("fashion_mnist", marks=pytest.mark.slow)]
+)
 def test_on_device_batches_equal_the_dataloader_batches(data, tmp_path, fashion_mnist):
     def batches(*extra):
         cfg = make_cfg(

@@ -155,6 +155,7 @@ def test_work_before_training_prints_its_progress_and_counts_against_max_time(ca
     assert saved["callbacks"]["Timer"]["time_elapsed"]["train"] == pytest.approx(30, abs=1)  # not set aside
 
 
+@pytest.mark.slow  # trains or searches for seconds: the full suite, not the fast tier
 def test_a_run_stopped_by_max_time_says_so_in_its_end_block(tmp_path, capsys, caplog):
     cfg = smoke("trainer.limit_train_batches=1.0", "trainer.max_epochs=-1", "trainer.max_time=00:00:00:02",
                 output_dir=tmp_path)  # fmt: skip

@@ -87,6 +87,7 @@ def test_sigkill_and_resume_with_perf_fast_is_bit_identical(tmp_path_factory, mo
     assert not torch.equal(load(eager)["state_dict"][key], reference["state_dict"][key])
 
 
+@pytest.mark.slow  # trains or searches for seconds: the full suite, not the fast tier
 def test_a_bf16_run_logs_its_networks_without_lightnings_size_warning(tmp_path):
     done = run_with(tmp_path, "trainer.precision=bf16-mixed", "trainer.max_epochs=1")
     log = done.stdout + done.stderr

@@ -36,6 +36,7 @@ def faces_encoder(tmp_path_factory):
     return datamodule, features, out, state
 
 
+@pytest.mark.slow  # trains or searches for seconds: the full suite, not the fast tier
 def test_encoder_leaves_the_rng_alone_and_stores_its_validation(faces_encoder):
     datamodule, features, out, state = faces_encoder
     assert torch.equal(torch.random.get_rng_state(), state)  # training's stream goes on as if never trained
@@ -50,6 +51,7 @@ class Retrained(Exception):
     pass
 
 
+@pytest.mark.slow  # trains or searches for seconds: the full suite, not the fast tier
 def test_encoder_is_cached_and_keyed_by_data_and_settings(faces_encoder, monkeypatch):
     datamodule, features, out, _ = faces_encoder
 
@@ -81,6 +83,7 @@ def test_blur_ladder_increases_on_a_small_set(tmp_path):
         assert values[-1] > 5 * values[0]
 
 
+@pytest.mark.slow  # trains or searches for seconds: the full suite, not the fast tier
 def test_copying_separates_copies_from_new_images(faces_encoder):
     datamodule, features, _, _ = faces_encoder
     images, _ = training_images(datamodule)
@@ -120,6 +123,7 @@ def test_folder_holds_out_a_fixed_share_of_files(tmp_path):
         folder(tmp_path, "celeba", faces, "data.held_out=1.0")
 
 
+@pytest.mark.slow  # trains or searches for seconds: the full suite, not the fast tier
 def test_offline_run_on_a_folder_logs_selfsup_fid_and_copying(tmp_path, caplog):
     faces = require(SHARED / "celeba-1k", "shared CelebA faces")
     cfg = make_cfg(

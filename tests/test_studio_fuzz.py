@@ -286,6 +286,7 @@ def fuzz(server, count: int, seed: int = 0) -> dict:
     return {"codes": dict(sorted(codes.items())), "slowest": slowest}
 
 
+@pytest.mark.slow  # trains or searches for seconds: the full suite, not the fast tier
 def test_fuzz_every_endpoint_without_a_5xx_or_a_hang(server):  # ~7 s
     codes = fuzz(server, 1000)["codes"]
     assert codes.get(200, 0) > 100 and codes.get(400, 0) > 500, codes  # both paths were exercised

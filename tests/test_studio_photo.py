@@ -188,6 +188,7 @@ def test_a_new_photo_or_stop_ends_the_running_search(studio):
         studio.project(photo, steps=500)
 
 
+@pytest.mark.slow  # trains or searches for seconds: the full suite, not the fast tier
 def test_server_answers_every_new_request_and_refuses_bad_ones_with_400(studio_ckpt, tmp_path):  # ~10 s
     ckpt = shutil.copy(studio_ckpt, tmp_path / "last.ckpt")  # its names stay in its own cache
     with running(ckpt, search_steps=3) as server:

@@ -33,6 +33,7 @@ def own_ckpt(studio_ckpt, tmp_path):
     return shutil.copy(studio_ckpt, tmp_path / "last.ckpt")
 
 
+@pytest.mark.slow  # trains or searches for seconds: the full suite, not the fast tier
 def test_directions_are_computed_once_cached_by_digest_and_keep_their_names(own_ckpt):  # ~8 s
     first = Studio(str(own_ckpt))
     made = first.directions()
@@ -73,7 +74,13 @@ SMALL = {  # each family at a small size: (build, the layer expected, its labels
 }
 
 
-@pytest.mark.parametrize("model", sorted(SMALL))
+@pytest.mark.parametrize(  # the two slowest families in the full suite only
+    "model",
+    [
+        pytest.param(m, marks=pytest.mark.slow) if m in ("dcgan_upsample", "resnet") else m
+        for m in sorted(SMALL)
+    ],
+)
 def test_directions_for_every_generator_family(model):  # ~1-3 s each
     build, layer, labels = SMALL[model]
     with torch.random.fork_rng(devices=[]):  # seeded weights, the worker's RNG left alone
@@ -201,6 +208,7 @@ def test_bad_steering_requests_get_a_sentence(studio, call, message):
         call(studio)
 
 
+@pytest.mark.slow  # trains or searches for seconds: the full suite, not the fast tier
 def test_a_named_steered_design_is_exported_and_redrawn_by_gan_generate(own_ckpt, tmp_path):  # ~8 s
     studio = Studio(str(own_ckpt))
     studio.name(0, "heel height")
