@@ -35,6 +35,43 @@ def make_cfg(*overrides: str, output_dir: Path | str = "/tmp/gan-test") -> DictC
     return cfg
 
 
+@pytest.fixture
+def train_cli(monkeypatch, capsys):
+    """`python train.py *args` run in this process: returns (exit code, stdout, stderr). For the command
+    line's error paths, which need no process of their own; Hydra's and the root logger's state are put
+    back."""
+    import logging
+    import sys
+
+    import hydra._internal.utils as hydra_utils
+
+    from gan.__main__ import run
+
+    monkeypatch.setattr(hydra_utils, "run_and_report", hydra_utils.run_and_report)  # install() replaces it
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+
+    def call(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["train.py", *args])
+        code = 0
+        try:
+            run()
+        except SystemExit as stop:
+            code = stop.code
+        finally:
+            GlobalHydra.instance().clear()
+        said = capsys.readouterr()
+        return code, said.out, said.err
+
+    yield call
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 def fit(module, cfg: DictConfig, iterations: int = 1):
     """Train `module` for a few iterations on `cfg`'s data with a bare Trainer; returns the Trainer."""
     import lightning as L

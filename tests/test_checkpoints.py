@@ -205,24 +205,10 @@ def test_without_ema_nothing_says_ema(tmp_path):
         ),
     ],
 )
-@pytest.mark.slow
-def test_config_mistakes_are_one_line_with_exit_2(override, message, tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "debug=smoke",
-            "data=synthetic",
-            override,
-            f"hydra.run.dir={tmp_path}/r",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr[-2000:]
-    assert done.stderr.startswith(message), done.stderr
+def test_config_mistakes_are_one_line_with_exit_2(override, message, tmp_path, train_cli):
+    code, _, err = train_cli("debug=smoke", "data=synthetic", override, f"hydra.run.dir={tmp_path}/r")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err[-2000:]
+    assert err.startswith(message), err
     assert not (tmp_path / "r").exists()  # nothing was written, so no empty run directory is left
 
 

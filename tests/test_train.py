@@ -43,18 +43,11 @@ def test_train_py_command_line_puts_outputs_in_run_dir(tmp_path):
     assert (tmp_path / "train.log").is_file() and (tmp_path / ".hydra" / "config.yaml").is_file()
 
 
-@pytest.mark.slow
-def test_config_error_is_one_line_with_exit_code_2(tmp_path):
+def test_config_error_is_one_line_with_exit_code_2(tmp_path, train_cli):
     args = ["debug=smoke", "data=synthetic", "trick=feature_matching", "trick.feature_matching.layer=nope"]
-    run = subprocess.run(
-        [sys.executable, "train.py", *args, f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 2 and "Traceback" not in run.stderr
-    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    code, _, err = train_cli(*args, f"hydra.run.dir={tmp_path}")
+    assert code == 2 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "layer='nope' does not exist" in errors[0]
 
 
