@@ -43,8 +43,8 @@ DATASETS = {
 }
 RECIPES = {
     "default": ["model=dcgan"],
-    "small_data": ["experiment=small_data"],
-    "sd_no_diffaugment": ["experiment=small_data", "trick=[ema]"],
+    "small_data": ["experiment=small_data", "trick=[ema,diffaugment]"],  # the preset until 2026-12-06
+    "sd_no_diffaugment": ["experiment=small_data", "trick=[ema]"],  # the preset since 2026-12-06
     "sd_lr2e4": ["experiment=small_data", "optim.generator.lr=2e-4"],
     "sd_fp32": ["experiment=small_data", "perf=default"],
     "modern": ["experiment=modern"],
