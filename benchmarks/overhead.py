@@ -300,6 +300,15 @@ def peak_memory(tiny: bool) -> None:
     print(f"\nPeak RSS of `python train.py {' '.join(args)}`: {int(done.stdout) / 1024:,.0f} MiB")
 
 
+def prepare(overrides: str) -> None:
+    """Every core, the --overrides for every run, Lightning quiet, the machine named (also roofline.py)."""
+    torch.set_num_threads(os.cpu_count() or 1)
+    COMMON.extend(overrides.split())
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    print(f"Machine: {describe()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, one repeat: checks the script runs")
@@ -320,11 +329,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     repeats = 1 if args.tiny else args.repeats
-    torch.set_num_threads(os.cpu_count() or 1)
-    COMMON.extend(args.overrides.split())
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    print(f"Machine: {describe()}")
+    prepare(args.overrides)
     sections = set(args.sections.split(","))
     specs = ["dcgan64", "mlp28"] if args.tiny else args.specs.split(",")
     plain = {}

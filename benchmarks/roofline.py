@@ -15,7 +15,6 @@ convolutions, channels_last), each the best of five calls, in GFLOP/s.
 """
 
 import argparse
-import logging
 import os
 import statistics
 import sys
@@ -31,7 +30,6 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import overhead  # noqa: E402
-from benchmarks.machine import describe  # noqa: E402
 from tests.conftest import SHARED  # noqa: E402
 
 FASHION = "/usr/share/datasets/fashion-mnist"  # apt-get install dataset-fashion-mnist
@@ -217,11 +215,7 @@ def cli() -> None:
     parser.add_argument("--specs", default=",".join(REAL), help="comma-separated subset of " + ",".join(REAL))
     parser.add_argument("--overrides", default="", help="space-separated overrides for every run")
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
-    overhead.COMMON.extend(args.overrides.split())
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    print(f"Machine: {describe()}")
+    overhead.prepare(args.overrides)
     main(1 if args.tiny else args.repeats, args.tiny, ["dcgan32"] if args.tiny else args.specs.split(","))
 
 

@@ -11,15 +11,16 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow  # subprocess or long training runs: not in the fast tier
 
 
-def test_benchmark_runs_tiny(shoes):  # its data table reads the shared shoes (fails in CI when missing)
-    done = subprocess.run(
-        [sys.executable, "benchmarks/overhead.py", "--tiny"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def tiny(script: str) -> subprocess.CompletedProcess:
+    """`python benchmarks/<script> --tiny`, which must succeed."""
+    done = subprocess.run([sys.executable, f"benchmarks/{script}", "--tiny"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_benchmark_runs_tiny(shoes):  # its data table reads the shared shoes (fails in CI when missing)
+    done = tiny("overhead.py")
     for heading in (
         "| model | batch | plain loop |",
         "| dcgan64 option |",
@@ -33,14 +34,7 @@ def test_benchmark_runs_tiny(shoes):  # its data table reads the shared shoes (f
 
 
 def test_roofline_runs_tiny():
-    done = subprocess.run(
-        [sys.executable, "benchmarks/roofline.py", "--tiny"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = tiny("roofline.py")
     roofline = done.stdout[done.stdout.index("| probe (measured in this process) |") :]
     probes = re.findall(r"^\| (matmul|conv|transposed) .* (fp32|bf16) \| ([\d,.]+) \|$", roofline, re.M)
     assert len(probes) == 12
