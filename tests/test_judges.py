@@ -193,12 +193,12 @@ def test_folder_feature_picks_an_image_folders_offline_space(faces, tmp_path, ca
 def test_ablation_pairs_meet_at_equal_compute_per_seed():
     from benchmarks.panel import ablation_pairs
 
-    runs = [("sd_no_diffaugment", 1000), ("sd_no_diffaugment", 3000), ("sd_fp32", 666), ("sd_fp32", 2000),
+    runs = [("sd_no_diffaugment", 1000), ("sd_no_diffaugment", 3000), ("modern", 666),
             ("sd_lr2e4", 3000), ("modern", 2000), ("default", 2000)]  # fmt: skip
     names = {f"shoes-{r}-seed{s}-it{n}" for s in (0, 1) for r, n in runs}
     names.discard("shoes-sd_lr2e4-seed1-it3000")
     pairs = ablation_pairs(names, "shoes")
-    assert ("shoes-sd_no_diffaugment-seed0-it1000", "shoes-sd_fp32-seed0-it666") in pairs  # perf=fast: 1.5x
+    assert ("shoes-sd_no_diffaugment-seed0-it1000", "shoes-modern-seed0-it666") in pairs  # perf=fast: 1.5x
     assert ("shoes-sd_no_diffaugment-seed0-it3000", "shoes-sd_lr2e4-seed0-it3000") in pairs  # both perf=fast
     assert ("shoes-modern-seed1-it2000", "shoes-default-seed1-it2000") in pairs
     assert not any("sd_lr2e4-seed1" in b for _, b in pairs)  # only where both were sampled

@@ -279,6 +279,37 @@ def test_a_killed_loader_worker_ends_the_run_in_one_line_saying_how_to_resume(tm
     assert status == "failed: a data loader worker died"
 
 
+def test_a_worker_stays_silent_when_the_main_process_drops_a_handoff(monkeypatch):
+    """The other half of the killed worker: the main process stops while a surviving worker's resource sharer
+    waits for it mid-handshake; the worker must not print that as a traceback (it did, once in several runs).
+    A real dropped connection against the real sharer thread, before and after the worker's hook."""
+    import os
+    import socket
+    import time
+    from multiprocessing import resource_sharer
+
+    from gan.data.base import quiet_handoffs
+
+    heard = []
+    monkeypatch.setattr(sys, "excepthook", lambda kind, error, tb: heard.append(kind))
+
+    def drop_a_handoff() -> None:
+        handoff = resource_sharer.DupFd(1)  # as a worker sharing a batch's tensor: starts its sharer thread
+        with socket.socket(socket.AF_UNIX) as peer:  # the main process connects, then leaves mid-handshake
+            peer.connect(resource_sharer._resource_sharer._address)
+            time.sleep(0.05)
+        os.close(handoff.detach())  # a whole handoff after it: the sharer thread is past the dropped one
+
+    drop_a_handoff()
+    assert heard and issubclass(heard[0], (ConnectionError, EOFError)), heard  # unhooked, the thread says it
+    heard.clear()
+    quiet_handoffs()
+    drop_a_handoff()
+    assert heard == []
+    sys.excepthook(ValueError, ValueError("any other error"), None)
+    assert heard == [ValueError]
+
+
 def test_bad_ckpt_path_fails_naming_it(tmp_path):
     from gan.errors import ConfigError
     from gan.run.train import train

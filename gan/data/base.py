@@ -2,6 +2,8 @@
 
 import os
 import signal
+import sys
+import traceback
 
 import lightning as L
 import torch
@@ -143,7 +145,26 @@ def deaf_worker(worker_id: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    quiet_handoffs()
     pl_worker_init_function(worker_id)
+
+
+SHARER = os.path.join("multiprocessing", "resource_sharer.py")
+
+
+def quiet_handoffs() -> None:
+    """A worker hands a batch's tensors over through multiprocessing's resource sharer, a thread that prints
+    a traceback when the main process leaves mid-handoff (it stops on a dead worker or a signal): the main
+    process reports why it stopped, once, so a dropped handoff in a worker stays silent."""
+    hook = sys.excepthook
+
+    def quiet(kind, error, tb) -> None:
+        frames = traceback.extract_tb(tb)
+        handoff = frames and frames[0].filename.endswith(SHARER)
+        if not (handoff and issubclass(kind, (ConnectionError, EOFError))):
+            hook(kind, error, tb)
+
+    sys.excepthook = quiet
 
 
 class ZeroOne(Dataset):
