@@ -4,8 +4,6 @@ designs carry, and one-line errors."""
 
 import csv
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -17,7 +15,7 @@ from gan.generate import generate
 from gan.module import GANModule
 from gan.run.train import train
 from gan.studio.app import Studio
-from tests.conftest import ROOT, make_cfg, smoke
+from tests.conftest import make_cfg, smoke
 
 FID = [
     "callbacks.progress_bar=null",
@@ -212,35 +210,21 @@ def test_config_mistakes_are_one_line_with_exit_2(override, message, tmp_path, t
     assert not (tmp_path / "r").exists()  # nothing was written, so no empty run directory is left
 
 
-@pytest.mark.slow
-def test_a_run_directory_that_cannot_be_made_is_one_line(tmp_path):
-    done = train_py(f"hydra.run.dir={tmp_path}/{'x' * 300}")
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr[-2000:]
-    assert (
-        done.stderr.startswith(f"error: File name too long: {str(tmp_path)[:20]}") and "...xxx" in done.stderr
-    )
-    assert "255 characters: shorten hydra.run.dir" in done.stderr
+def test_a_run_directory_that_cannot_be_made_is_one_line(tmp_path, train_cli):
+    code, _, err = train_cli("debug=smoke", "data=synthetic", f"hydra.run.dir={tmp_path}/{'x' * 300}")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err[-2000:]
+    assert err.startswith(f"error: File name too long: {str(tmp_path)[:20]}") and "...xxx" in err
+    assert "255 characters: shorten hydra.run.dir" in err
 
 
-@pytest.mark.slow
-def test_a_yaml_error_in_a_users_experiment_is_one_line(tmp_path):
+def test_a_yaml_error_in_a_users_experiment_is_one_line(tmp_path, train_cli):
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "mine.yaml").write_text("# @package _global_\nmodel:\n  latent_dim: [1, 2\n")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            f"hydra.searchpath=[file://{tmp_path}]",
-            "experiment=mine",
-            f"hydra.run.dir={tmp_path}/r",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    code, _, err = train_cli(
+        f"hydra.searchpath=[file://{tmp_path}]", "experiment=mine", f"hydra.run.dir={tmp_path}/r"
     )
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr[-2000:]
-    assert done.stderr.startswith(f"error: YAML syntax error in {tmp_path}/experiment/mine.yaml, line 4")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err[-2000:]
+    assert err.startswith(f"error: YAML syntax error in {tmp_path}/experiment/mine.yaml, line 4")
 
 
 def test_a_file_that_is_not_a_checkpoint_is_named_so(tmp_path):
@@ -249,23 +233,21 @@ def test_a_file_that_is_not_a_checkpoint_is_named_so(tmp_path):
         Studio(str(tmp_path / "generator.json"))
 
 
-def train_py(*overrides: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "train.py", "debug=smoke", "data=synthetic", *overrides]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.slow
-def test_a_refused_run_leaves_the_runs_record_untouched_and_one_refused_at_start_leaves_nothing(tmp_path):
+def test_a_refused_run_leaves_the_runs_record_untouched_and_one_refused_at_start_leaves_nothing(
+    tmp_path, train_cli
+):
     """Hydra wrote .hydra/ before the run was checked: a refused resume said batch size 32 in a folder whose
     checkpoint trained at 16; a run refused at start left a directory, a "failed" summary.json."""
     run = tmp_path / "run"
-    assert train_py("data.batch_size=16", f"hydra.run.dir={run}").returncode == 0
+    smoke = ("debug=smoke", "data=synthetic")
+    assert train_cli(*smoke, "data.batch_size=16", f"hydra.run.dir={run}")[0] == 0
     record = {p.name: p.read_text() for p in [*(run / ".hydra").iterdir(), run / "summary.json"]}
     assert "data.batch_size=16" in record["overrides.yaml"] and "batch_size: 16" in record["config.yaml"]
-    refused = train_py("data.batch_size=32", "ckpt_path=auto", f"hydra.run.dir={run}")
-    assert refused.returncode == 2 and "data.batch_size" in refused.stderr, refused.stderr[-2000:]
+    code, _, err = train_cli(*smoke, "data.batch_size=32", "ckpt_path=auto", f"hydra.run.dir={run}")
+    assert code == 2 and "data.batch_size" in err, err[-2000:]
     assert {p.name: p.read_text() for p in [*(run / ".hydra").iterdir(), run / "summary.json"]} == record
     for too_big in ("data.batch_size=100000", "data.dataset_size=8"):
-        refused = train_py(too_big, f"hydra.run.dir={tmp_path}/new")
-        assert refused.returncode == 2 and "fewer than data.batch_size" in refused.stderr, refused.stderr
+        code, _, err = train_cli(*smoke, too_big, f"hydra.run.dir={tmp_path}/new")
+        assert code == 2 and "fewer than data.batch_size" in err, err
         assert not (tmp_path / "new").exists()

@@ -1,5 +1,8 @@
 """Every experiment preset composes and trains two iterations (on its real data where it is here)."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from gan.run.train import train
@@ -48,12 +51,19 @@ def test_every_preset_is_there():
     assert seeds <= set(PRESETS)
 
 
+@pytest.fixture(scope="session")
+def decoded(tmp_path_factory) -> Path:
+    """One image cache for every preset of this worker: the 256 px presets share one decode of the shoes."""
+    return tmp_path_factory.mktemp("presets-cache")
+
+
 @pytest.mark.parametrize("name", PRESETS)
-def test_preset_trains_two_iterations(name, tmp_path):
-    cfg = make_cfg(
-        f"experiment={name}", "debug=smoke", "callbacks=none", *data_overrides(name), output_dir=tmp_path
-    )
+def test_preset_trains_two_iterations(name, tmp_path, decoded):
+    quick = ["debug=smoke", "callbacks=none", "+trainer.enable_checkpointing=false"]  # 256 px: secs to save
+    cfg = make_cfg(f"experiment={name}", *quick, *data_overrides(name), output_dir=tmp_path)
+    cfg.paths.cache_dir = str(decoded)
     train(cfg)
+    assert json.loads((tmp_path / "summary.json").read_text())["iteration"] == 2
 
 
 def test_presets_say_what_they_reproduce(tmp_path):

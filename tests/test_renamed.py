@@ -6,8 +6,6 @@ one. The resume of an old checkpoint is in tests/test_resume.py."""
 import copy
 import inspect
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from gan.checkpoint import load_checkpoint
 from gan.cli import one_line
 from gan.module import GANModule
 from gan.renamed import upgrade, upgrade_overrides, upgrade_state
-from tests.conftest import ROOT, make_cfg, smoke
+from tests.conftest import make_cfg, smoke
 from tests.make_presets import expand, flatten
 
 NOTE = "trick=d_freeze is now trick=d_pause: read as d_pause"
@@ -130,17 +128,11 @@ def test_state_keys_are_renamed_and_others_kept():
 
 
 @pytest.mark.slow
-def test_train_py_runs_the_old_name_with_a_note(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "train.py", "debug=smoke", "data=synthetic"]
-        + ["trick=[label_smoothing,d_freeze]", "trick.d_freeze.ratio=0.25", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stderr.count(f"note: {NOTE}") == 1
+def test_train_py_runs_the_old_name_with_a_note(tmp_path, train_cli):
+    old = ("trick=[label_smoothing,d_freeze]", "trick.d_freeze.ratio=0.25")
+    code, _, err = train_cli("debug=smoke", "data=synthetic", *old, f"hydra.run.dir={tmp_path}")
+    assert code == 0, err[-2000:]
+    assert err.count(f"note: {NOTE}") == 1
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert list(ckpt["config"]["trick"]) == ["label_smoothing", "d_pause"]
     assert ckpt["config"]["trick"]["d_pause"]["ratio"] == 0.25

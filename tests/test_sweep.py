@@ -52,41 +52,21 @@ def test_report_of_a_non_sweep_dir_fails_clearly(tmp_path):
 @pytest.mark.parametrize(
     "launcher", ["hydra/launcher=joblib", "hydra/launcher=submitit_slurm", "hparams_search=optuna"]
 )
-@pytest.mark.slow
-def test_launchers_and_sweepers_compose(launcher, tmp_path):
-    done = subprocess.run(
-        [sys.executable, "train.py", launcher, "--cfg", "hydra"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+@pytest.mark.slow  # imports the launchers
+def test_launchers_and_sweepers_compose(launcher, train_cli):
+    code, out, err = train_cli(launcher, "--cfg", "hydra")
+    assert code == 0, err[-2000:]
     expected = {"joblib": "JoblibLauncher", "submitit_slurm": "SlurmLauncher", "optuna": "OptunaSweeper"}
-    assert expected[launcher.split("=")[1]] in done.stdout
+    assert expected[launcher.split("=")[1]] in out
 
 
-@pytest.mark.slow
-def test_optuna_sweep_without_fid_fails_before_training(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "hparams_search=optuna",
-            "debug=smoke",
-            "data=synthetic",
-            "hydra.sweeper.n_trials=3",
-            f"hydra.sweep.dir={tmp_path}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode != 0
+def test_optuna_sweep_without_fid_fails_before_training(tmp_path, train_cli):
+    search = ("hparams_search=optuna", "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={tmp_path}")
+    code, _, err = train_cli(*search, "debug=smoke", "data=synthetic")
+    assert code != 0
     assert (
         "error: optimized_metric=val/best_fid needs FID, which is off for this run (callbacks.fid=null)"
-        in done.stderr
+        in err
     )
     assert not list(tmp_path.rglob("summary.json")) and not list(tmp_path.rglob("*.ckpt"))  # no trial trained
 
