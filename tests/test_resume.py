@@ -279,6 +279,26 @@ def test_a_killed_loader_worker_ends_the_run_in_one_line_saying_how_to_resume(tm
     assert status == "failed: a data loader worker died"
 
 
+@pytest.mark.slow  # a process of its own: its exit is the test
+def test_a_run_leaving_with_its_loader_alive_exits_at_once(tmp_path):
+    """Workers ignore SIGTERM (deaf_worker), all that multiprocessing's exit handler sends before it waits for
+    them: a process leaving with a live loader iterator (an error, a dead worker) waited forever (CI's killed-
+    worker test hung once in ~20 runs, after its one line)."""
+    script = f"""
+import sys
+from tests.conftest import make_cfg
+from gan.build import build_datamodule
+datamodule = build_datamodule(make_cfg("data=synthetic", "data.num_workers=2", output_dir="{tmp_path}"))
+datamodule.setup()
+batches = iter(datamodule.train_dataloader())
+next(batches)
+sys.exit(3)  # the iterator, and its two workers, still alive
+"""
+    python = [sys.executable, "-c", script]
+    done = subprocess.run(python, cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 3 and done.stderr == "", done.stderr[-2000:]
+
+
 def test_a_worker_stays_silent_when_the_main_process_drops_a_handoff(monkeypatch):
     """The other half of the killed worker: the main process stops while a surviving worker's resource sharer
     waits for it mid-handshake; the worker must not print that as a traceback (it did, once in several runs).

@@ -1,5 +1,7 @@
 """The shared datamodule: batching, workers, pinned memory, seeded shuffling, class subsets."""
 
+import atexit
+import multiprocessing
 import os
 import signal
 import sys
@@ -123,6 +125,9 @@ class GANDataModule(L.LightningDataModule):
         if self.on_device:
             device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
             return DeviceBatches(self.train_set, self.sampler, self.batch_size, device)
+        if self.num_workers > 0:  # registered last, so it runs before multiprocessing's own exit handler
+            atexit.unregister(stop_deaf_workers)
+            atexit.register(stop_deaf_workers)
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
@@ -150,6 +155,18 @@ def deaf_worker(worker_id: int) -> None:
 
 
 SHARER = os.path.join("multiprocessing", "resource_sharer.py")
+
+
+def stop_deaf_workers() -> None:
+    """At exit, loader workers still running are killed. multiprocessing's exit handler sends them SIGTERM,
+    which they ignore (deaf_worker), then waits for them: a run leaving with its loader alive (an error, a
+    dead worker) waited forever."""
+    workers = [child for child in multiprocessing.active_children() if child.daemon]
+    if workers:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # torch's handler would report these deaths as errors
+    for worker in workers:
+        worker.kill()
+        worker.join(timeout=5)
 
 
 def quiet_handoffs() -> None:
