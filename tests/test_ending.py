@@ -38,6 +38,7 @@ def test_a_finished_run_ends_with_its_best_fid_files_and_next_commands(tmp_path,
     )
     assert block[4] == f"Next: uv run python -m gan.generate ckpt_path={ckpts / 'best.ckpt'} num_images=64"
     assert block[5] == f"      uv run python -m gan.studio ckpt_path={ckpts / 'best.ckpt'}"
+    assert block[6].endswith(f"hydra.run.dir={tmp_path} ckpt_path=auto  # train on: raise max_iterations")
     assert block[-1] == f"Logs: summary.json, loss_curves.png in {tmp_path}"  # train.log: Hydra's, not here
 
 
@@ -66,6 +67,12 @@ def test_summary_counts_the_wall_time_of_every_segment(tmp_path, capsys):
         first["wall_seconds"] + second["wall_seconds"], rel=1e-6
     )
     assert "over 2 segments." in capsys.readouterr().out
+
+
+def test_a_smoke_run_says_which_keys_bound_its_length(tmp_path, capsys):
+    train(smoke(output_dir=tmp_path))  # one epoch of 2 batches: max_iterations would not train on
+    out = capsys.readouterr().out
+    assert "ckpt_path=auto  # train on: raise trainer.max_epochs or trainer.limit_train_batches\n" in out
 
 
 def test_a_run_that_saved_no_checkpoint_says_so_last_and_fails(tmp_path, monkeypatch, caplog):
@@ -162,5 +169,6 @@ def test_a_run_stopped_by_max_time_says_so_in_its_end_block(tmp_path, capsys, ca
     train(cfg)
     out = capsys.readouterr().out
     assert ", when trainer.max_time (2 s) was reached." in out
+    assert "ckpt_path=auto  # train on: raise trainer.max_time\n" in out
     # Lightning's line, whose elapsed time would include the final FID's set-aside
     assert "Time limit reached" not in out + caplog.text

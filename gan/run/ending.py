@@ -4,6 +4,7 @@ its files are, and the next commands with those paths."""
 import shlex
 from pathlib import Path
 
+from gan.callbacks.budget import IterationBudget
 from gan.callbacks.checkpoint import Checkpoint
 from gan.callbacks.fid import FID
 from gan.callbacks.samples import SampleGrid
@@ -66,12 +67,25 @@ def end_block(trainer, module, total_seconds: float, segments: int, run_dir: str
         lines.append(f"Next: {PYTHON} -m gan.generate ckpt_path={ckpt} num_images=64")
         lines.append(f"      {PYTHON} -m gan.studio ckpt_path={ckpt}")
         if run_dir and (more := train_on(run_dir)):
-            lines.append(f"      {more}  # train on: raise trainer.max_time or max_iterations")
+            lines.append(f"      {more}  # train on: raise {what_ended(trainer, module)}")
     if run_dir:
         kept = [n for n in ("summary.json", "loss_curves.png", "train.log") if (Path(run_dir) / n).is_file()]
         if kept:
             lines.append(f"Logs: {', '.join(kept)} in {run_dir}")
     return lines
+
+
+def what_ended(trainer, module) -> str:
+    """The length key that stopped this run: the one to raise to train on."""
+    budget = first(trainer.callbacks, IterationBudget)
+    if budget is not None and getattr(module, "iteration", 0) >= budget.max_iterations:
+        return "max_iterations"
+    timer = time_budget(trainer)
+    if timer is not None and timer.time_remaining() <= 0:
+        return "trainer.max_time"
+    if trainer.limit_train_batches not in (1.0, float("inf")):  # a part of each epoch (debug=smoke)
+        return "trainer.max_epochs or trainer.limit_train_batches"
+    return "trainer.max_epochs"
 
 
 def no_checkpoint(trainer) -> str | None:
