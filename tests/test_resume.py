@@ -4,10 +4,14 @@ checkpoint; SIGTERM/SIGINT save first; a NaN or exploding loss never reaches the
 
 import csv
 import json
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
+from multiprocessing import resource_sharer
 
 import pytest
 import torch
@@ -282,8 +286,8 @@ def test_a_killed_loader_worker_ends_the_run_in_one_line_saying_how_to_resume(tm
 @pytest.mark.slow  # a process of its own: its exit is the test
 def test_a_run_leaving_with_its_loader_alive_exits_at_once(tmp_path):
     """Workers ignore SIGTERM (deaf_worker), all that multiprocessing's exit handler sends before it waits for
-    them: a process leaving with a live loader iterator (an error, a dead worker) waited forever (CI's killed-
-    worker test hung once in ~20 runs, after its one line)."""
+    them: a process leaving with a live loader iterator (an error, a dead worker) waited forever (the killed-
+    worker test hung so once in a whole-suite run, after its one line)."""
     script = f"""
 import sys
 from tests.conftest import make_cfg
@@ -303,11 +307,6 @@ def test_a_worker_stays_silent_when_the_main_process_drops_a_handoff(monkeypatch
     """The other half of the killed worker: the main process stops while a surviving worker's resource sharer
     waits for it mid-handshake; the worker must not print that as a traceback (it did, once in several runs).
     A real dropped connection against the real sharer thread, before and after the worker's hook."""
-    import os
-    import socket
-    import time
-    from multiprocessing import resource_sharer
-
     from gan.data.base import quiet_handoffs
 
     heard = []

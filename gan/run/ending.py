@@ -30,8 +30,7 @@ def train_on(run_dir: str) -> str | None:
 def end_block(trainer, module, total_seconds: float, segments: int, run_dir: str | None = None) -> list[str]:
     iteration = getattr(module, "iteration", 0)
     spent = duration(total_seconds) + (f" over {segments} segments" if segments > 1 else "")
-    timer = time_budget(trainer)
-    if timer is not None and timer.time_remaining() <= 0:
+    if timer := out_of_time(trainer):
         spent += f", when trainer.max_time ({duration(timer._duration)}) was reached"
     lines = [f"Trained {iteration:,} iterations in {spent}."]
     fid = first(trainer.callbacks, FID)
@@ -75,13 +74,18 @@ def end_block(trainer, module, total_seconds: float, segments: int, run_dir: str
     return lines
 
 
+def out_of_time(trainer):
+    """The run's Timer when `trainer.max_time` ran out, else None."""
+    timer = time_budget(trainer)
+    return timer if timer is not None and timer.time_remaining() <= 0 else None
+
+
 def what_ended(trainer, module) -> str:
     """The length key that stopped this run: the one to raise to train on."""
     budget = first(trainer.callbacks, IterationBudget)
     if budget is not None and getattr(module, "iteration", 0) >= budget.max_iterations:
         return "max_iterations"
-    timer = time_budget(trainer)
-    if timer is not None and timer.time_remaining() <= 0:
+    if out_of_time(trainer):
         return "trainer.max_time"
     if trainer.limit_train_batches not in (1.0, float("inf")):  # a part of each epoch (debug=smoke)
         return "trainer.max_epochs or trainer.limit_train_batches"
