@@ -5,6 +5,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from gan.run.train import train
@@ -66,6 +67,20 @@ def test_summary_counts_the_wall_time_of_every_segment(tmp_path, capsys):
     assert second["total_wall_seconds"] == pytest.approx(
         first["wall_seconds"] + second["wall_seconds"], rel=1e-6
     )
+    assert "over 2 segments." in capsys.readouterr().out
+
+
+def test_a_resume_after_a_kill_counts_the_lost_segments_time_from_the_checkpoint(tmp_path, capsys):
+    run = ("trainer.limit_train_batches=1.0", "trainer.max_epochs=null")
+    train(smoke(*run, "max_iterations=2", output_dir=tmp_path))
+    held = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    clock = held["callbacks"]["Summary"]
+    assert clock["segments"] == 1 and clock["total_wall_seconds"] > 0
+    (tmp_path / "summary.json").unlink()  # a kill -9 writes none
+    train(smoke(*run, "max_iterations=4", "ckpt_path=auto", output_dir=tmp_path))
+    second = json.loads((tmp_path / "summary.json").read_text())
+    assert second["segments"] == 2
+    assert second["total_wall_seconds"] == pytest.approx(clock["total_wall_seconds"] + second["wall_seconds"])
     assert "over 2 segments." in capsys.readouterr().out
 
 

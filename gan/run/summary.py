@@ -7,10 +7,15 @@ import json
 import time
 from pathlib import Path
 
+import lightning as L
+
 from gan.io import non_essential, write_text
 
 
-class Summary:
+class Summary(L.Callback):
+    """Also a Callback, for its clock alone: every checkpoint holds the run's wall time and segment so far,
+    so a run resumed after a kill -9 (which writes no summary.json) still counts the lost segment's time."""
+
     def __init__(self, run_dir: str | Path, resumed: bool = False):
         self.path, self.start = Path(run_dir) / "summary.json", time.perf_counter()
         # a resumed run keeps the metrics it logged before (a resume with nothing left to train logs none)
@@ -18,6 +23,13 @@ class Summary:
         self.earlier = before.get("metrics", {})
         self.earlier_seconds = before.get("total_wall_seconds", before.get("wall_seconds", 0.0))
         self.segments = before.get("segments", 1 if before else 0) + 1
+
+    def state_dict(self) -> dict:
+        return {"total_wall_seconds": self.total_seconds, "segments": self.segments}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.earlier_seconds = max(self.earlier_seconds, state["total_wall_seconds"])
+        self.segments = max(self.segments, state["segments"] + 1)
 
     def read(self) -> dict:
         try:

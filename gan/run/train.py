@@ -130,6 +130,7 @@ def fit(cfg: DictConfig) -> float | None:
         if hasattr(logger, "resume_at"):
             logger.resume_at(resumed_at)
     summary = Summary(output_dir(cfg), resumed=bool(ckpt_path))
+    trainer.callbacks.append(summary)
     for callback in trainer.callbacks:
         if isinstance(callback, SaveOnSignal):
             callback.summary = summary
